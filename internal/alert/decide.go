@@ -1,0 +1,98 @@
+package alert
+
+import "github.com/tocsinhq/tocsin/internal/fault"
+
+// Action is what an event does to the alerts of its source.
+type Action int
+
+const (
+	ActNone    Action = iota // nothing changes; the response code says why
+	ActOpen                  // open a new alert
+	ActAppend                // add the event to the open alert with its key
+	ActAccept                // accept the open alert
+	ActResolve               // resolve the open alert
+	ActComment               // add comments to the open alert
+)
+
+// Response codes of the Events API (responseCode in the 202 body).
+const (
+	CodeCreated         = "NEW_ALERT_CREATED"      // a new alert was opened
+	CodeAppended        = "EVENT_ADDED_TO_ALERT"   // the event was added to the open alert with its key
+	CodeAccepted        = "ALERT_ACCEPTED"         // the open alert was accepted
+	CodeAlreadyAccepted = "ALERT_ALREADY_ACCEPTED" // ACCEPT for an alert that already was
+	CodeResolved        = "ALERT_RESOLVED"         // the open alert was resolved
+	CodeCommented       = "COMMENT_ADDED"          // the comments were added to the open alert
+	CodeNoOpenAlert     = "NO_OPEN_ALERT"          // ACCEPT, RESOLVE or COMMENT with a key no open alert has
+	CodeSourceInactive  = "ALERT_SOURCE_INACTIVE"  // the source is switched off; the event was dropped
+)
+
+// Decide says what an event does, given the open alert with the event's key (nil when there
+// is none). An alert is open until it is resolved; a resolved alert is never reopened.
+func Decide(ev *Event, open *Alert) (Action, string) {
+	switch ev.Type {
+	case EventAlert:
+		if open == nil {
+			return ActOpen, CodeCreated
+		}
+		return ActAppend, CodeAppended
+	case EventAccept:
+		switch {
+		case open == nil:
+			return ActNone, CodeNoOpenAlert
+		case open.Status == Accepted:
+			return ActNone, CodeAlreadyAccepted
+		}
+		return ActAccept, CodeAccepted
+	case EventResolve:
+		if open == nil {
+			return ActNone, CodeNoOpenAlert
+		}
+		return ActResolve, CodeResolved
+	case EventComment:
+		if open == nil {
+			return ActNone, CodeNoOpenAlert
+		}
+		return ActComment, CodeCommented
+	}
+	return ActNone, CodeNoOpenAlert
+}
+
+// PriorityFor returns the priority of a new alert from its source's rule and the event.
+// The event's priority is honoured when the rule is HIGH, or for Grafana and ServiceNow
+// sources, as ilert documents. Rules that depend on support hours use their in-hours value
+// until support hours are configured on the source.
+func PriorityFor(src *Source, ev *Event) Priority {
+	honour := src.AlertPriorityRule == RuleHigh || src.IntegrationType == "GRAFANA" || src.IntegrationType == "SERVICENOW"
+	if honour && ev.Priority != "" {
+		return ev.Priority
+	}
+	switch src.AlertPriorityRule {
+	case RuleLow, RuleLowDuringSupportHours:
+		return Low
+	}
+	return High
+}
+
+// CanTransition checks a change of status made by a user. Accepting an accepted alert and
+// resolving a resolved one are allowed and change nothing (changed is false).
+func CanTransition(from, to Status) (changed bool, err error) {
+	switch {
+	case from == to:
+		return false, nil
+	case from == Resolved:
+		return false, fault.New(fault.Invalid, "the alert is resolved and cannot be %s", lowerStatus(to))
+	case to == Pending:
+		return false, fault.New(fault.Invalid, "an alert cannot go back to PENDING")
+	}
+	return true, nil
+}
+
+func lowerStatus(s Status) string {
+	switch s {
+	case Accepted:
+		return "accepted"
+	case Resolved:
+		return "resolved"
+	}
+	return "changed"
+}
