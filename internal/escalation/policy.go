@@ -58,6 +58,9 @@ func (p *Policy) Normalize() {
 	if p.Frequency == 0 {
 		p.Frequency = 1
 	}
+	if p.Teams == nil {
+		p.Teams = []auth.TeamRef{}
+	}
 	for i := range p.EscalationRules {
 		p.EscalationRules[i].Normalize()
 	}
@@ -103,6 +106,16 @@ func (p *Policy) Validate() error {
 		return fault.Errorf("frequency must be between 1 and 9")
 	case p.DelayMin < 0 || p.DelayMin > 60:
 		return fault.Errorf("delayMin must be between 0 and 60 minutes")
+	}
+	teams := map[int64]bool{}
+	for _, t := range p.Teams {
+		switch {
+		case t.ID <= 0:
+			return fault.Errorf("teams[].id is required")
+		case teams[t.ID]:
+			return fault.Errorf("team %d is listed twice in teams", t.ID)
+		}
+		teams[t.ID] = true
 	}
 	for i := range p.EscalationRules {
 		if err := p.EscalationRules[i].Validate(); err != nil {

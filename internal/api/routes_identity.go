@@ -1,0 +1,5 @@
+package api
+
+// identityRoutes registers users, teams and API keys.
+func (s *Server) identityRoutes() {
+}

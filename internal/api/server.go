@@ -1,0 +1,149 @@
+// Package api serves tocsin's REST API under /api in ilert's resource shapes, the Events API,
+// and the health and metrics endpoints.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/ingest"
+	"github.com/tocsinhq/tocsin/internal/metrics"
+	"github.com/tocsinhq/tocsin/internal/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	Store     *store.DB
+	Ingest    *ingest.Committer
+	Metrics   *metrics.Metrics
+	Log       *slog.Logger
+	PublicURL string // base of links in responses, without a trailing slash
+	// EventRate and EventBurst limit events per integration key (per second, and the burst
+	// allowed above it). EventRate 0 switches the limit off.
+	EventRate  float64
+	EventBurst int
+}
+
+// Server is tocsin's HTTP API.
+type Server struct {
+	store     *store.DB
+	ingest    *ingest.Committer
+	metrics   *metrics.Metrics
+	log       *slog.Logger
+	publicURL string
+	limiter   *keyLimiter
+	sources   sourceCache
+	mux       *http.ServeMux
+}
+
+// New builds the API with every route registered.
+func New(o Options) *Server {
+	s := &Server{
+		store:     o.Store,
+		ingest:    o.Ingest,
+		metrics:   o.Metrics,
+		log:       o.Log,
+		publicURL: o.PublicURL,
+		limiter:   newKeyLimiter(o.EventRate, o.EventBurst),
+		mux:       http.NewServeMux(),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes the Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handlerFunc is a handler that returns its error for the one error writer to answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers a route that needs an authenticated caller whose role grants perm.
+func (s *Server) handle(pattern string, perm auth.Permission, fn handlerFunc) {
+	s.mux.Handle(pattern, s.instrument(pattern, func(w http.ResponseWriter, r *http.Request) error {
+		c, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		if !c.Role.Allows(perm) {
+			return fault.New(fault.Forbidden, "the %s role may not do this", c.Role)
+		}
+		return fn(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, c)))
+	}))
+}
+
+// public registers a route that needs no API key (integration endpoints, health).
+func (s *Server) public(pattern string, fn handlerFunc) {
+	s.mux.Handle(pattern, s.instrument(pattern, fn))
+}
+
+// instrument answers errors through writeError and records the request's duration.
+func (s *Server) instrument(pattern string, fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		if err := fn(sw, r); err != nil {
+			s.writeError(sw, r, err)
+		}
+		if s.metrics != nil {
+			s.metrics.HTTPDuration.WithLabelValues(r.Method, pattern, strconv.Itoa(sw.status)).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// routes lists every route of the API.
+func (s *Server) routes() {
+	s.public("GET /healthz", s.healthz)
+	s.public("GET /readyz", s.readyz)
+	if s.metrics != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	}
+
+	// Events API: keyed by the integration key alone.
+	s.public("POST /api/events", s.postEvent)
+	s.public("POST /api/v1/events", s.postEvent)
+	s.public("POST /api/v1/events/mqtt/{key}", s.postEvent)
+	s.public("POST /api/v1/events/kafka/{key}", s.postEvent)
+
+	s.identityRoutes()
+	s.configRoutes()
+	s.alertRoutes()
+
+	s.public("/", func(w http.ResponseWriter, r *http.Request) error {
+		return fault.NotFoundf("no route for %s %s", r.Method, r.URL.Path)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "UP"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ready(ctx); err != nil {
+		return fault.New(fault.Unavailable, "not ready: %v", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "READY"})
+	return nil
+}

@@ -1,0 +1,101 @@
+// Package config reads tocsin's settings from command-line flags and TOCSIN_* environment
+// variables. A flag given on the command line wins over the environment.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Serve is the configuration of `tocsin serve`.
+type Serve struct {
+	Addr            string
+	DB              string
+	PublicURL       string
+	EventRate       float64
+	EventBurst      int
+	AdminEmail      string
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// DefaultDB is the SQLite file used when --db is not given.
+const DefaultDB = "./tocsin.db"
+
+// ServeFlags defines the serve flags on fs and returns the value they fill.
+func ServeFlags(fs *flag.FlagSet) *Serve {
+	c := &Serve{}
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	DBFlag(fs, &c.DB)
+	fs.StringVar(&c.PublicURL, "public-url", "", "base URL of tocsin as users reach it, used in links (default http://<addr>)")
+	fs.Float64Var(&c.EventRate, "event-rate", 20, "events per second allowed per integration key (0: no limit)")
+	fs.IntVar(&c.EventBurst, "event-burst", 600, "events an integration key may send at once above its rate")
+	fs.StringVar(&c.AdminEmail, "admin-email", "admin@localhost", "email of the administrator created on an empty database")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return c
+}
+
+// DBFlag defines --db.
+func DBFlag(fs *flag.FlagSet, dst *string) {
+	fs.StringVar(dst, "db", DefaultDB, "SQLite file path, or a postgres:// URL")
+}
+
+// Validate checks the values and fills derived defaults.
+func (c *Serve) Validate() error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	}
+	if c.DB == "" {
+		return errors.New("--db is empty")
+	}
+	if c.PublicURL == "" {
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--public-url %q must be an http or https URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.EventRate < 0 || c.EventBurst < 1 {
+		return errors.New("--event-rate must be 0 or more and --event-burst 1 or more")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return nil
+}
+
+// Parse parses args into fs after applying environment variables: each flag --some-name
+// reads TOCSIN_SOME_NAME, and the command line overrides it.
+func Parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v, ok := os.LookupEnv(EnvName(f.Name)); ok && err == nil {
+			if serr := f.Value.Set(v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", EnvName(f.Name), v, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+// EnvName is the environment variable of a flag: --public-url reads TOCSIN_PUBLIC_URL.
+func EnvName(flagName string) string {
+	return "TOCSIN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}

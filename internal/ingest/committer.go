@@ -1,0 +1,214 @@
+// Package ingest commits Events API events in groups: concurrent events are collected by a
+// writer and applied in one transaction, and each caller is answered after that commit.
+package ingest
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/metrics"
+	"github.com/tocsinhq/tocsin/internal/store"
+)
+
+// Options tune the group commit. Zero values choose the defaults.
+type Options struct {
+	Writers  int           // concurrent writer transactions: 1 on SQLite, 4 on PostgreSQL by default
+	MaxBatch int           // events per transaction, default 256
+	MaxWait  time.Duration // how long a writer waits for more events when several are arriving, default 2ms
+	Log      *slog.Logger
+}
+
+// Committer is the group-commit writer.
+type Committer struct {
+	db      *store.DB
+	m       *metrics.Metrics
+	log     *slog.Logger
+	queues  []chan *job
+	max     int
+	wait    time.Duration
+	seed    maphash.Seed
+	mu      sync.RWMutex // guards closed against Submit racing Close
+	closed  bool
+	writers sync.WaitGroup
+}
+
+type job struct {
+	work    store.EventWork
+	arrived time.Time
+	done    chan outcome
+}
+
+type outcome struct {
+	res store.EventResult
+	err error
+}
+
+// New starts the writers.
+func New(db *store.DB, m *metrics.Metrics, o Options) *Committer {
+	if o.Writers <= 0 {
+		o.Writers = 1
+		if db.Dialect() == store.Postgres {
+			o.Writers = 4
+		}
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = 2 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	c := &Committer{db: db, m: m, log: o.Log, max: o.MaxBatch, wait: o.MaxWait, seed: maphash.MakeSeed()}
+	for range o.Writers {
+		q := make(chan *job, o.MaxBatch*4)
+		c.queues = append(c.queues, q)
+		c.writers.Add(1)
+		go c.run(q)
+	}
+	return c
+}
+
+// Submit queues an event and waits until its batch has committed. Events with the same
+// source and alert key always go to the same writer, so writers never contend for one alert.
+// If ctx ends first, Submit returns ctx's error; the event may still be committed.
+func (c *Committer) Submit(ctx context.Context, src *alert.Source, ev *alert.Event) (store.EventResult, error) {
+	j := &job{work: store.EventWork{Source: src, Event: ev}, arrived: time.Now(), done: make(chan outcome, 1)}
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return store.EventResult{}, fault.New(fault.Unavailable, "tocsin is shutting down; retry the event")
+	}
+	q := c.queues[c.queueOf(src.ID, ev.AlertKey)]
+	select {
+	case q <- j:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return store.EventResult{}, ctx.Err()
+	}
+	c.mu.RUnlock()
+	select {
+	case o := <-j.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return store.EventResult{}, ctx.Err()
+	}
+}
+
+func (c *Committer) queueOf(sourceID int64, key string) int {
+	if len(c.queues) == 1 {
+		return 0
+	}
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(alert.KeyOf(key))
+	return int((h.Sum64() ^ uint64(sourceID)) % uint64(len(c.queues)))
+}
+
+// Close stops taking events, commits every event already queued, and waits for the writers.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	for _, q := range c.queues {
+		close(q)
+	}
+	c.mu.Unlock()
+	c.writers.Wait()
+}
+
+// run is one writer: take an event, gather those that are waiting (and, when several are
+// arriving, those that come within MaxWait), commit them together, answer each.
+func (c *Committer) run(q chan *job) {
+	defer c.writers.Done()
+	batch := make([]*job, 0, c.max)
+	for first := range q {
+		batch = append(batch[:0], first)
+		open := c.gather(q, &batch)
+		c.commit(batch)
+		if !open {
+			return
+		}
+	}
+}
+
+// gather adds queued jobs to the batch; it reports false once the queue is closed and empty.
+func (c *Committer) gather(q chan *job, batch *[]*job) bool {
+	for len(*batch) < c.max { // take what is already waiting
+		select {
+		case j, ok := <-q:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, j)
+			continue
+		default:
+		}
+		break
+	}
+	if len(*batch) == 1 || len(*batch) >= c.max {
+		return true // a lone event is committed at once: no added latency without concurrency
+	}
+	timer := time.NewTimer(c.wait)
+	defer timer.Stop()
+	for len(*batch) < c.max {
+		select {
+		case j, ok := <-q:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, j)
+		case <-timer.C:
+			return true
+		}
+	}
+	return true
+}
+
+// commit writes the batch in one transaction. If that fails, each event is retried in a
+// transaction of its own, so one bad event fails only its own request.
+func (c *Committer) commit(batch []*job) {
+	works := make([]store.EventWork, len(batch))
+	for i, j := range batch {
+		works[i] = j.work
+	}
+	ctx := context.Background() // a caller that went away must not abort the others' commit
+	results, err := c.db.ApplyEvents(ctx, works)
+	if err == nil {
+		c.observe(batch)
+		for i, j := range batch {
+			j.done <- outcome{res: results[i]}
+		}
+		return
+	}
+	if len(batch) > 1 {
+		c.log.Warn("group commit failed; retrying its events one by one", "events", len(batch), "err", err)
+	}
+	for _, j := range batch {
+		res, err := c.db.ApplyEvents(ctx, []store.EventWork{j.work})
+		if err != nil {
+			c.log.Error("event commit failed", "source", j.work.Source.ID, "err", err)
+			j.done <- outcome{err: err}
+			continue
+		}
+		c.observe([]*job{j})
+		j.done <- outcome{res: res[0]}
+	}
+}
+
+func (c *Committer) observe(batch []*job) {
+	if c.m == nil {
+		return
+	}
+	c.m.BatchSize.Observe(float64(len(batch)))
+	c.m.CommitLatency.Observe(time.Since(batch[0].arrived).Seconds())
+}

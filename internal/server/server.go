@@ -1,0 +1,123 @@
+// Package server assembles a running tocsin: database, group commit, API and HTTP listener,
+// and takes them down in order.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tocsinhq/tocsin/internal/api"
+	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/config"
+	"github.com/tocsinhq/tocsin/internal/ingest"
+	"github.com/tocsinhq/tocsin/internal/metrics"
+	"github.com/tocsinhq/tocsin/internal/store"
+)
+
+// Server is a started tocsin.
+type Server struct {
+	DB       *store.DB
+	URL      string // where the listener is, e.g. http://127.0.0.1:8080
+	http     *http.Server
+	ingest   *ingest.Committer
+	log      *slog.Logger
+	done     chan error
+	shutdown time.Duration
+}
+
+// Start opens and migrates the database, creates the first administrator on an empty one
+// (telling out how to sign in), and starts serving on cfg.Addr.
+func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writer) (*Server, error) {
+	db, err := store.Open(ctx, cfg.DB)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := bootstrap(ctx, db, cfg, out); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m := metrics.New()
+	c := ingest.New(db, m, ingest.Options{Log: log})
+	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
+		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst})
+	s := &Server{
+		DB:       db,
+		URL:      "http://" + ln.Addr().String(),
+		http:     &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
+		ingest:   c,
+		log:      log,
+		done:     make(chan error, 1),
+		shutdown: cfg.ShutdownTimeout,
+	}
+	go func() {
+		err := s.http.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	log.Info("tocsin is serving", "addr", ln.Addr().String(), "db", string(db.Dialect()), "public_url", cfg.PublicURL)
+	return s, nil
+}
+
+// Done delivers the listener's error if it stops by itself.
+func (s *Server) Done() <-chan error { return s.done }
+
+// Shutdown stops accepting connections, lets requests in flight finish, commits the events
+// already queued, and closes the database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.shutdown)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	s.ingest.Close()
+	return errors.Join(err, s.DB.Close())
+}
+
+// bootstrap creates the first administrator on an empty database and prints, once, how to
+// sign in and how to create an API key.
+func bootstrap(ctx context.Context, db *store.DB, cfg *config.Serve, out io.Writer) error {
+	n, err := db.CountAccounts(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	password := auth.RandomToken(15)
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	admin := auth.Account{FirstName: "Admin", LastName: "Istrator", Email: cfg.AdminEmail, Role: auth.Admin}
+	if err := db.CreateAccount(ctx, &admin, hash); err != nil {
+		return fmt.Errorf("create the first administrator: %w", err)
+	}
+	fmt.Fprintf(out, `
+tocsin created the first administrator. This is shown only once:
+
+  email:     %s
+  password:  %s
+
+Create an API key with the password:
+
+  curl -s -u '%s:%s' -X POST %s/api/api-keys -d '{"name":"my key"}'
+
+or on this machine, for a new user:
+
+  tocsin user create --db %s --email you@example.com --first-name You --last-name Person --role ADMIN --api-key
+
+`, admin.Email, password, admin.Email, password, cfg.PublicURL, cfg.DB)
+	return nil
+}
