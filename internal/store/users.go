@@ -35,6 +35,21 @@ func scanAccount(row scanner, extra ...any) (auth.Account, error) {
 	return a, err
 }
 
+// scanAll reads every row with scan and closes rows; the result is never nil, so empty lists
+// encode as [].
+func scanAll[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // CreateAccount adds a user. passwordHash may be empty (the user cannot sign in with a
 // password). Returns Conflict if the email or username is taken.
 func (db *DB) CreateAccount(ctx context.Context, a *auth.Account, passwordHash string) error {
@@ -179,19 +194,11 @@ func (db *DB) ListAccounts(ctx context.Context, p Page) ([]auth.Account, error) 
 	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	defer rows.Close()
-	out := []auth.Account{}
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list users: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	list, err := scanAll(rows, func(row scanner) (auth.Account, error) { return scanAccount(row) })
+	if err != nil {
 		return nil, fmt.Errorf("store: list users: %w", err)
 	}
-	return out, nil
+	return list, nil
 }
 
 // UpdateAccount replaces the profile and role of user a.ID and fills a's timestamps from the

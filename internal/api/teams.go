@@ -1,0 +1,169 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/store"
+)
+
+// Paging of GET /api/teams, as ilert documents it.
+const (
+	teamsPageDefault = 50
+	teamsPageMax     = 100
+)
+
+// teamBody is what a client may write on a team. Members name users by id only; ilert-go
+// sends the rest of each user's fields empty, and they are ignored.
+type teamBody struct {
+	Name       string       `json:"name"`
+	Visibility string       `json:"visibility"`
+	Members    []memberBody `json:"members"`
+}
+
+type memberBody struct {
+	User struct {
+		ID int64 `json:"id"`
+	} `json:"user"`
+	Role string `json:"role"`
+}
+
+func (m memberBody) member() auth.TeamMember {
+	return auth.TeamMember{User: auth.Account{ID: m.User.ID}, Role: auth.Role(m.Role)}
+}
+
+func (b teamBody) team() auth.Team {
+	t := auth.Team{Name: b.Name, Visibility: b.Visibility, Members: make([]auth.TeamMember, len(b.Members))}
+	for i, m := range b.Members {
+		t.Members[i] = m.member()
+	}
+	return t
+}
+
+// listTeams serves GET /api/teams; repeated members=<user id> keeps the teams with any of
+// those users.
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
+	start, limit, err := page(r, teamsPageDefault, teamsPageMax)
+	if err != nil {
+		return err
+	}
+	var members []int64
+	for _, v := range r.URL.Query()["members"] {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return fault.Errorf("members %q is not a valid user id", v)
+		}
+		members = append(members, id)
+	}
+	list, err := s.store.ListTeams(r.Context(), store.Page{Start: start, Max: limit}, members)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
+	var b teamBody
+	if err := decodeJSON(r, &b); err != nil {
+		return err
+	}
+	t := b.team()
+	if err := s.store.CreateTeam(r.Context(), &t); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	t, err := s.store.Team(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// teamByName serves ilert-go's SearchTeam, which puts the name into the path unescaped; the
+// {name...} wildcard keeps names holding a slash whole.
+func (s *Server) teamByName(w http.ResponseWriter, r *http.Request) error {
+	t, err := s.store.TeamByName(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+// updateTeam replaces the name, visibility and whole member list; a body without members
+// leaves the team without members.
+func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b teamBody
+	if err := decodeJSON(r, &b); err != nil {
+		return err
+	}
+	t := b.team()
+	t.ID = id
+	if err := s.store.UpdateTeam(r.Context(), &t); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, t)
+	return nil
+}
+
+func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteTeam(r.Context(), id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// addTeamMember adds a user to a team, or changes the role of one already in it.
+func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b memberBody
+	if err := decodeJSON(r, &b); err != nil {
+		return err
+	}
+	m, err := s.store.AddTeamMember(r.Context(), id, b.member())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, m)
+	return nil
+}
+
+func (s *Server) removeTeamMember(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	userID, err := pathID(r, "userId")
+	if err != nil {
+		return err
+	}
+	if err := s.store.RemoveTeamMember(r.Context(), id, userID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
