@@ -374,9 +374,9 @@ func (s *Server) removeResponder(w http.ResponseWriter, r *http.Request) error {
 
 // userID resolves a user named by id or username. An unknown user is Invalid.
 func (s *Server) userID(r *http.Request, ref string) (int64, error) {
-	id, err := s.store.UserIDByRef(r.Context(), ref)
+	a, err := s.store.AccountByRef(r.Context(), ref)
 	if fault.Is(err, fault.NotFound) {
 		return 0, fault.Errorf("user %q does not exist", ref)
 	}
-	return id, err
+	return a.ID, err
 }

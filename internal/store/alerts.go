@@ -522,21 +522,3 @@ func fullName(a auth.Account) string {
 	}
 	return a.Email
 }
-
-// UserIDByRef finds a user by numeric id or username. Returns NotFound if there is none.
-func (db *DB) UserIDByRef(ctx context.Context, ref string) (int64, error) {
-	var id int64
-	var err error
-	if n, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		err = db.read.QueryRowContext(ctx, `SELECT id FROM users WHERE id = $1`, n).Scan(&id)
-	} else {
-		err = db.read.QueryRowContext(ctx, `SELECT id FROM users WHERE username = $1`, ref).Scan(&id)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fault.NotFoundf("user %q does not exist", ref)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("store: user %q: %w", ref, err)
-	}
-	return id, nil
-}
