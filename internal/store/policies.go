@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
@@ -455,10 +456,37 @@ func checkRuleRefs(ctx context.Context, q querier, rules []escalation.Rule, team
 			teamIDs = append(teamIDs, t.ID)
 		}
 	}
+	// Lock the rows first, so a user or team cannot be deleted between this check and the
+	// commit (DeleteAccount and DeleteTeam take the same lock before they look for levels).
+	if err := lockRows(ctx, q, "users", users); err != nil {
+		return err
+	}
+	if err := lockRows(ctx, q, "teams", teamIDs); err != nil {
+		return err
+	}
 	if err := checkExist(ctx, q, "users", "user", users); err != nil {
 		return err
 	}
 	return checkExist(ctx, q, "teams", "team", teamIDs)
+}
+
+// lockRows write-locks the rows of table (users or teams) with the given ids until the
+// transaction ends, in id order so that two writers cannot deadlock. The update changes
+// nothing; it is the one row lock both engines understand (SQLite already runs one write
+// transaction at a time).
+func lockRows(ctx context.Context, q querier, table string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	for _, id := range sorted {
+		if _, err := q.ExecContext(ctx, `UPDATE `+table+` SET updated_at = updated_at WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("store: lock %s %d: %w", table, id, err)
+		}
+	}
+	return nil
 }
 
 // checkExist returns Invalid naming the first of ids that table lacks.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
@@ -327,6 +328,33 @@ func TestPoliciesPage(t *testing.T) {
 		got, err = db.Policies(ctx, store.Page{Start: 10, Max: 2})
 		if err != nil || got == nil || len(got) != 0 {
 			t.Fatalf("page past the end = %#v, %v; want an empty list", got, err)
+		}
+	})
+}
+
+// A user deleted while a policy naming them is saved: either the policy is refused or the
+// deletion is, never both succeed (which would leave a level paging nobody).
+func TestPolicyAndUserDeletionRace(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for i := range 20 {
+			u := auth.Account{FirstName: "R", LastName: "Ace", Email: fmt.Sprintf("race%d@example.com", i), Role: auth.User}
+			if err := db.CreateAccount(ctx, &u, ""); err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			var policyErr, deleteErr error
+			p := &escalation.Policy{Name: fmt.Sprintf("race %d", i), EscalationRules: []escalation.Rule{{EscalationTimeout: 1, Users: []auth.Ref{{ID: u.ID}}}}}
+			wg.Add(2)
+			go func() { defer wg.Done(); policyErr = db.CreatePolicy(ctx, p) }()
+			go func() { defer wg.Done(); deleteErr = db.DeleteAccount(ctx, u.ID) }()
+			wg.Wait()
+			if policyErr == nil && deleteErr == nil {
+				t.Fatalf("round %d: the policy was saved naming user %d and the user was deleted", i, u.ID)
+			}
+			if policyErr != nil && deleteErr != nil {
+				t.Fatalf("round %d: both failed: %v; %v", i, policyErr, deleteErr)
+			}
 		}
 	})
 }

@@ -209,6 +209,9 @@ func loadMembers(ctx context.Context, q querier, teams []auth.Team) error {
 // escalation level names it.
 func (db *DB) DeleteTeam(ctx context.Context, id int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := lockRows(ctx, tx, "teams", []int64{id}); err != nil {
+			return err
+		}
 		if _, err := findTeam(ctx, tx, id); err != nil {
 			return err
 		}

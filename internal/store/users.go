@@ -240,6 +240,9 @@ func (db *DB) UpdateAccount(ctx context.Context, a *auth.Account) error {
 // the last ADMIN.
 func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := lockRows(ctx, tx, "users", []int64{id}); err != nil {
+			return err
+		}
 		a, err := findAccount(ctx, tx, id)
 		if err != nil {
 			return err
