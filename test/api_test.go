@@ -1,0 +1,146 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// client calls tocsin's REST API as one caller.
+type client struct {
+	base string // http://addr
+	auth string // the Authorization header
+	hc   *http.Client
+}
+
+func newClient(base, auth string) *client {
+	return &client{base: base, auth: auth, hc: &http.Client{Timeout: 10 * time.Second}}
+}
+
+func bearer(key string) string { return "Bearer " + key }
+
+// do sends body as JSON (none when nil) and returns the status and the response body.
+func (c *client) do(t *testing.T, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatalf("encode %s %s body: %v", method, path, err)
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the response: %v", method, path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// call requires status want and decodes the response into out (unless out is nil).
+func (c *client) call(t *testing.T, method, path string, body any, want int, out any) {
+	t.Helper()
+	got, b := c.do(t, method, path, body)
+	if got != want {
+		t.Fatalf("%s %s: status %d, want %d; body: %s", method, path, got, want, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: decode %s: %v", method, path, b, err)
+		}
+	}
+}
+
+type account struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+type alertJSON struct {
+	ID         int64  `json:"id"`
+	AlertKey   string `json:"alertKey"`
+	Status     string `json:"status"`
+	EventCount int    `json:"eventCount"`
+}
+
+// currentUser returns the caller's own account.
+func (c *client) currentUser(t *testing.T) account {
+	t.Helper()
+	var a account
+	c.call(t, "GET", "/api/users/current", nil, http.StatusOK, &a)
+	return a
+}
+
+// setUpSource creates an escalation policy that pages userID and an API alert source
+// following it, and returns the source's integration key.
+func (c *client) setUpSource(t *testing.T, userID int64) string {
+	t.Helper()
+	var policy struct {
+		ID int64 `json:"id"`
+	}
+	c.call(t, "POST", "/api/escalation-policies", map[string]any{
+		"name":            "p",
+		"escalationRules": []any{map[string]any{"escalationTimeout": 5, "users": []any{map[string]any{"id": userID}}}},
+	}, http.StatusCreated, &policy)
+	if policy.ID <= 0 {
+		t.Fatalf("POST /api/escalation-policies answered id %d", policy.ID)
+	}
+	var source struct {
+		ID             int64  `json:"id"`
+		IntegrationKey string `json:"integrationKey"`
+	}
+	c.call(t, "POST", "/api/alert-sources", map[string]any{
+		"name": "s", "integrationType": "API", "escalationPolicy": map[string]any{"id": policy.ID},
+	}, http.StatusCreated, &source)
+	if source.IntegrationKey == "" {
+		t.Fatalf("POST /api/alert-sources answered no integrationKey (source id %d)", source.ID)
+	}
+	return source.IntegrationKey
+}
+
+// allAlerts pages through GET /api/alerts and checks the list against GET /api/alerts/count.
+// It must only be called while no events arrive.
+func (c *client) allAlerts(t *testing.T) []alertJSON {
+	t.Helper()
+	var count struct {
+		Count int `json:"count"`
+	}
+	c.call(t, "GET", "/api/alerts/count", nil, http.StatusOK, &count)
+	const pageSize = 100
+	var all []alertJSON
+	for start := 0; ; start += pageSize {
+		if start > count.Count+pageSize {
+			t.Fatalf("GET /api/alerts keeps returning full pages past start-index %d, but /api/alerts/count says %d", start, count.Count)
+		}
+		var page []alertJSON
+		c.call(t, "GET", fmt.Sprintf("/api/alerts?start-index=%d&max-results=%d", start, pageSize), nil, http.StatusOK, &page)
+		all = append(all, page...)
+		if len(page) < pageSize {
+			break
+		}
+	}
+	if len(all) != count.Count {
+		t.Errorf("GET /api/alerts listed %d alerts, GET /api/alerts/count says %d", len(all), count.Count)
+	}
+	return all
+}
