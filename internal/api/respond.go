@@ -48,6 +48,11 @@ func statusOf(code fault.Code) int {
 // writeError answers with the error envelope. Internal errors are logged with their cause and
 // shown to the caller only as "internal error".
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client went away; nobody reads the answer. An event it sent may still commit.
+		s.log.DebugContext(r.Context(), "client gone before the answer", "method", r.Method, "path", r.URL.Path)
+		return
+	}
 	code := fault.CodeOf(err)
 	status := statusOf(code)
 	if status >= 500 {

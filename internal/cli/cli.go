@@ -192,4 +192,3 @@ func user(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintln(stdout, secret)
 	return nil
 }
-

@@ -131,10 +131,12 @@ func (c *Committer) Close() {
 func (c *Committer) run(q chan *job) {
 	defer c.writers.Done()
 	batch := make([]*job, 0, c.max)
+	last := 0
 	for first := range q {
 		batch = append(batch[:0], first)
-		open := c.gather(q, &batch)
+		open := c.gather(q, &batch, last)
 		c.commit(batch)
+		last = len(batch)
 		if !open {
 			return
 		}
@@ -142,31 +144,40 @@ func (c *Committer) run(q chan *job) {
 }
 
 // gather adds queued jobs to the batch; it reports false once the queue is closed and empty.
-func (c *Committer) gather(q chan *job, batch *[]*job) bool {
+// last is the size of the previous batch. Its callers are about to send again, so gather
+// waits, for at most MaxWait, until about as many events have arrived: a lone event after a
+// large batch would otherwise pay a whole commit for itself while the rest queue behind it.
+// Without concurrency (the previous batch held one event) an event is committed at once.
+func (c *Committer) gather(q chan *job, batch *[]*job, last int) bool {
+	take := func(j *job, ok bool) bool {
+		if ok {
+			*batch = append(*batch, j)
+		}
+		return ok
+	}
 	for len(*batch) < c.max { // take what is already waiting
 		select {
 		case j, ok := <-q:
-			if !ok {
+			if !take(j, ok) {
 				return false
 			}
-			*batch = append(*batch, j)
 			continue
 		default:
 		}
 		break
 	}
-	if len(*batch) == 1 || len(*batch) >= c.max {
-		return true // a lone event is committed at once: no added latency without concurrency
+	want := min(max(last, 1), c.max)
+	if len(*batch) >= want {
+		return true
 	}
 	timer := time.NewTimer(c.wait)
 	defer timer.Stop()
-	for len(*batch) < c.max {
+	for len(*batch) < want {
 		select {
 		case j, ok := <-q:
-			if !ok {
+			if !take(j, ok) {
 				return false
 			}
-			*batch = append(*batch, j)
 		case <-timer.C:
 			return true
 		}

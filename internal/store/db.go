@@ -9,8 +9,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -121,7 +123,15 @@ func (db *DB) Migrate(ctx context.Context) error {
 	gd := goose.DialectSQLite3
 	if db.dialect == Postgres {
 		gd = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
+		// One lock per schema, so databases that share a server do not wait for each other,
+		// probed every second (goose's default waits 5 s between tries).
+		var schema string
+		if err := db.write.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			return fmt.Errorf("store: current schema: %w", err)
+		}
+		h := fnv.New64a()
+		h.Write([]byte("tocsin migrations " + schema))
+		locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(int64(h.Sum64()>>1)), lock.WithLockTimeout(1, 300))
 		if err != nil {
 			return fmt.Errorf("store: migration lock: %w", err)
 		}
@@ -227,4 +237,103 @@ func isForeignKeyViolation(err error) bool {
 type Page struct {
 	Start int
 	Max   int
+}
+
+// params returns n comma-separated parameter markers for parameters from, from+1, …: "$1, $2"
+// on PostgreSQL and "?, ?" on SQLite. Statements with many parameters use it because SQLite
+// looks each numbered marker up in a list, which grows quadratic with their count; a statement
+// must use one style throughout.
+func (d Dialect) params(from, n int) string {
+	if d == SQLite {
+		return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+	}
+	return placeholders(from, n)
+}
+
+// column names one column of a multi-row insert and its PostgreSQL type (bigint or text).
+type column struct {
+	name, pgType string
+}
+
+// insertRows renders a multi-row INSERT INTO table of rows (each a value per column, as
+// int64, int, string, sql.NullInt64 or sql.NullString), followed by tail (ON CONFLICT …,
+// RETURNING …). SQLite gets VALUES with anonymous markers; PostgreSQL gets one array per
+// column through unnest, so the statement's text, and with it the prepared statement, is the
+// same whatever the number of rows.
+func (d Dialect) insertRows(table string, cols []column, rows [][]any, tail string) (string, []any) {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	head := "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ") "
+	if d == SQLite {
+		args := make([]any, 0, len(rows)*len(cols))
+		values := make([]string, len(rows))
+		for i, r := range rows {
+			values[i] = "(" + d.params(len(args)+1, len(cols)) + ")"
+			args = append(args, r...)
+		}
+		return head + "VALUES " + strings.Join(values, ", ") + " " + tail, args
+	}
+	args := make([]any, len(cols))
+	arrays := make([]string, len(cols))
+	for c, col := range cols {
+		arrays[c] = "$" + strconv.Itoa(c+1) + "::" + col.pgType + "[]"
+		switch col.pgType {
+		case "bigint":
+			vals := make([]*int64, len(rows))
+			for i, r := range rows {
+				vals[i] = int64Ptr(r[c])
+			}
+			args[c] = vals
+		default:
+			vals := make([]*string, len(rows))
+			for i, r := range rows {
+				vals[i] = stringPtr(r[c])
+			}
+			args[c] = vals
+		}
+	}
+	return head + "SELECT * FROM unnest(" + strings.Join(arrays, ", ") + ") " + tail, args
+}
+
+func int64Ptr(v any) *int64 {
+	switch x := v.(type) {
+	case int64:
+		return &x
+	case int:
+		n := int64(x)
+		return &n
+	case sql.NullInt64:
+		if x.Valid {
+			return &x.Int64
+		}
+	}
+	return nil
+}
+
+func stringPtr(v any) *string {
+	switch x := v.(type) {
+	case string:
+		return &x
+	case sql.NullString:
+		if x.Valid {
+			return &x.String
+		}
+	}
+	return nil
+}
+
+// inText renders "col IN (…)" for a list of strings whose markers start at from: one marker
+// per value on SQLite, one array parameter on PostgreSQL (so the statement text is the same
+// for any number of values).
+func (d Dialect) inText(col string, from int, vals []string) (string, []any) {
+	if d == SQLite {
+		args := make([]any, len(vals))
+		for i, v := range vals {
+			args[i] = v
+		}
+		return col + " IN (" + d.params(from, len(vals)) + ")", args
+	}
+	return col + " = ANY($" + strconv.Itoa(from) + "::text[])", []any{vals}
 }

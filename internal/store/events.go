@@ -29,26 +29,46 @@ type EventResult struct {
 
 // ApplyEvents applies events in order in a single transaction: the group commit. Either
 // every event is committed or, on error, none is.
+//
+// The batch is applied set-wise: one query finds the open alerts of all its keys, the alert
+// core decides each event in order in memory, and the writes go out as a few multi-row
+// statements. Two rare cases go event by event instead: a key opened twice within the batch,
+// and a key another replica opened at the same moment.
 func (db *DB) ApplyEvents(ctx context.Context, works []EventWork) ([]EventResult, error) {
-	results := make([]EventResult, len(works))
+	now := db.now()
+	var results []EventResult
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		b := &batch{tx: tx, stmts: map[string]*sql.Stmt{}}
-		defer b.close()
-		now := db.now()
-		for i := range works {
-			r, err := b.apply(ctx, works[i], now)
-			if err != nil {
-				return err
-			}
-			results[i] = r
-		}
-		return nil
+		var err error
+		results, err = applySet(ctx, tx, db.dialect, works, now)
+		return err
 	})
+	if errors.Is(err, errEventByEvent) {
+		err = db.inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			results, err = applyEach(ctx, tx, works, now)
+			return err
+		})
+	}
 	if isForeignKeyViolation(err) {
 		return nil, fault.NotFoundf("the alert source or its escalation policy no longer exists")
 	}
 	if err != nil {
 		return nil, err
+	}
+	return results, nil
+}
+
+// applyEach applies the events one at a time, with a statement or two per event.
+func applyEach(ctx context.Context, tx *sql.Tx, works []EventWork, now int64) ([]EventResult, error) {
+	results := make([]EventResult, len(works))
+	b := &batch{tx: tx, stmts: map[string]*sql.Stmt{}}
+	defer b.close()
+	for i := range works {
+		r, err := b.apply(ctx, works[i], now)
+		if err != nil {
+			return nil, err
+		}
+		results[i] = r
 	}
 	return results, nil
 }

@@ -204,3 +204,57 @@ func TestApplyEventsConcurrentReplicas(t *testing.T) {
 		}
 	})
 }
+
+// A key opened, resolved and opened again within one batch: two alerts, in order.
+func TestApplyEventsReopenWithinBatch(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := storetest.NewFixture(t, db)
+		res := apply(t, db, f.Source, ev(alert.EventAlert, "k", "1"), ev(alert.EventResolve, "k", ""), ev(alert.EventAlert, "k", "2"),
+			ev(alert.EventAccept, "k", ""))
+		codes := []string{res[0].Code, res[1].Code, res[2].Code, res[3].Code}
+		if fmt.Sprint(codes) != fmt.Sprint([]string{alert.CodeCreated, alert.CodeResolved, alert.CodeCreated, alert.CodeAccepted}) {
+			t.Fatalf("codes %v", codes)
+		}
+		if res[0].AlertID == res[2].AlertID || res[1].AlertID != res[0].AlertID || res[3].AlertID != res[2].AlertID {
+			t.Fatalf("ids %+v", res)
+		}
+		first, _ := db.Alert(ctx, res[0].AlertID)
+		second, _ := db.Alert(ctx, res[2].AlertID)
+		if first.Status != alert.Resolved || second.Status != alert.Accepted {
+			t.Fatalf("statuses %s, %s", first.Status, second.Status)
+		}
+	})
+}
+
+// Events for an existing alert and a new one, with every kind of change, in one batch.
+func TestApplyEventsMixedBatch(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := storetest.NewFixture(t, db)
+		old := apply(t, db, f.Source, ev(alert.EventAlert, "old", "before"))[0]
+		comment := ev(alert.EventComment, "new", "")
+		comment.Comments = []alert.Comment{{Content: "hello"}}
+		res := apply(t, db, f.Source,
+			ev(alert.EventAlert, "OLD", "again"), ev(alert.EventAlert, "new", "fresh"), ev(alert.EventAccept, "old", ""),
+			ev(alert.EventAlert, "new", "fresh again"), comment, ev(alert.EventResolve, "old", ""), ev(alert.EventAlert, "old", "reborn"))
+		if res[0].AlertID != old.AlertID || res[2].AlertID != old.AlertID || res[5].AlertID != old.AlertID {
+			t.Fatalf("events for the old alert: %+v", res)
+		}
+		if res[6].Code != alert.CodeCreated || res[6].AlertID == old.AlertID || res[6].AlertKey != "old" {
+			t.Fatalf("ALERT after RESOLVE in the batch: %+v", res[6])
+		}
+		o, _ := db.Alert(ctx, old.AlertID)
+		n, _ := db.Alert(ctx, res[1].AlertID)
+		if o.Status != alert.Resolved || o.EventCount != 2 || o.AcceptedAt == nil || o.ResolvedOn == nil {
+			t.Fatalf("old alert: %+v", o)
+		}
+		if n.Status != alert.Pending || n.EventCount != 2 || n.Summary != "fresh" {
+			t.Fatalf("new alert: %+v", n)
+		}
+		entries, _ := db.LogEntries(ctx, n.ID, nil, store.Page{Max: 10})
+		if len(entries) != 3 || entries[1].Vars["eventCount"] != "2" || entries[2].Text != "hello" {
+			t.Fatalf("new alert timeline: %+v", entries)
+		}
+	})
+}

@@ -240,20 +240,21 @@ func (db *DB) UpdateAccount(ctx context.Context, a *auth.Account) error {
 // the last ADMIN.
 func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := lockRows(ctx, tx, "users", []int64{id}); err != nil {
-			return err
-		}
 		a, err := findAccount(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if err := notEscalationTarget(ctx, tx, escalation.TargetUser, id, fmt.Sprintf("user %d", id)); err != nil {
-			return err
-		}
+		// Lock the user (with every ADMIN when it is one) before looking for policies that
+		// name it, so a policy write cannot add one meanwhile; see lockRows.
 		if a.Role == auth.Admin {
 			if err := keepAnAdmin(ctx, tx, id); err != nil {
 				return err
 			}
+		} else if err := lockRows(ctx, tx, "users", []int64{id}); err != nil {
+			return err
+		}
+		if err := notEscalationTarget(ctx, tx, escalation.TargetUser, id, fmt.Sprintf("user %d", id)); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("store: delete user %d: %w", id, err)
@@ -263,15 +264,29 @@ func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 }
 
 // keepAnAdmin refuses to take the ADMIN role from user id (by demotion or deletion) when no
-// other ADMIN would remain. The no-op UPDATE locks every ADMIN row on PostgreSQL, so two
-// transactions removing two different ADMINs cannot both pass the count; SQLite already runs
-// one write transaction at a time.
+// other ADMIN would remain. It locks every ADMIN row (and id's) first, in id order like
+// lockRows, so two transactions removing two different ADMINs cannot both pass the count;
+// SQLite already runs one write transaction at a time.
 func keepAnAdmin(ctx context.Context, tx *sql.Tx, id int64) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET role = role WHERE role = $1`, string(auth.Admin)); err != nil {
-		return fmt.Errorf("store: lock admins: %w", err)
+	admins := []int64{id}
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM users WHERE role = $1`, string(auth.Admin))
+	if err != nil {
+		return fmt.Errorf("store: list admins: %w", err)
+	}
+	for rows.Next() {
+		var a int64
+		if err := rows.Scan(&a); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: list admins: %w", err)
+		}
+		admins = append(admins, a)
+	}
+	rows.Close()
+	if err := lockRows(ctx, tx, "users", admins); err != nil {
+		return err
 	}
 	var others int
-	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE role = $1 AND id <> $2`, string(auth.Admin), id).Scan(&others)
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE role = $1 AND id <> $2`, string(auth.Admin), id).Scan(&others)
 	if err != nil {
 		return fmt.Errorf("store: count admins: %w", err)
 	}
