@@ -258,3 +258,30 @@ func TestApplyEventsMixedBatch(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkApplyEvents measures the store side of the group commit: batches of 64 new alerts.
+func BenchmarkApplyEvents(b *testing.B) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		b.Run(name, func(b *testing.B) {
+			dsn := storetest.SQLiteDSN(b)
+			if name == "postgres" {
+				dsn = storetest.PostgresDSN(b)
+			}
+			db := storetest.MustOpen(b, dsn)
+			f := storetest.NewFixture(b, db)
+			n := 0
+			b.ResetTimer()
+			for b.Loop() {
+				works := make([]store.EventWork, 64)
+				for i := range works {
+					n++
+					works[i] = store.EventWork{Source: f.Source, Event: &alert.Event{Type: alert.EventAlert, AlertKey: fmt.Sprint("k", n), Summary: "s"}}
+				}
+				if _, err := db.ApplyEvents(context.Background(), works); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

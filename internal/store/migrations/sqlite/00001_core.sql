@@ -98,7 +98,8 @@ CREATE INDEX alert_sources_name ON alert_sources (name);
 CREATE INDEX alert_sources_policy ON alert_sources (escalation_policy_id);
 
 -- open_key is the lower-cased alert key while the alert is open and NULL once it is
--- resolved, so the unique index allows one open alert per key and source.
+-- resolved, so the unique index allows one open alert per key and source. open_key leads
+-- the index so that looking up a batch's keys uses it even before statistics are gathered.
 CREATE TABLE alerts (
     id                   INTEGER PRIMARY KEY AUTOINCREMENT,
     source_id            INTEGER NOT NULL REFERENCES alert_sources (id) ON DELETE CASCADE,
@@ -121,7 +122,7 @@ CREATE TABLE alerts (
     resolved_on          INTEGER,
     assigned_user_id     INTEGER REFERENCES users (id) ON DELETE SET NULL
 );
-CREATE UNIQUE INDEX alerts_open_key ON alerts (source_id, open_key);
+CREATE UNIQUE INDEX alerts_open_key ON alerts (open_key, source_id);
 CREATE INDEX alerts_status ON alerts (status, id);
 CREATE INDEX alerts_policy ON alerts (escalation_policy_id, id);
 CREATE INDEX alerts_report_time ON alerts (report_time);
