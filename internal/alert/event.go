@@ -98,6 +98,9 @@ func ParseEvent(body []byte, keyFromPath string) (Event, error) {
 		Comments:       w.Comments,
 		RoutingKey:     strings.TrimSpace(deref(w.RoutingKey)),
 	}
+	if ev.Severity != nil && *ev.Severity == 0 { // clients that always send the field send 0 for "none"
+		ev.Severity = nil
+	}
 	if len(w.Labels) > 0 {
 		ev.Labels = make(map[string]string, len(w.Labels))
 		for k, v := range w.Labels {

@@ -24,12 +24,12 @@ func TestParseEvent(t *testing.T) {
 		}
 	})
 	t.Run("RustNullsAndIncidentKey", func(t *testing.T) {
-		body := `{"integrationKey":"k1","eventType":"resolve","summary":null,"details":null,"incidentKey":" Disk-1 ","priority":null,"images":null,"links":null,"customDetails":null,"severity":null}`
+		body := `{"integrationKey":"k1","eventType":"resolve","summary":null,"details":null,"incidentKey":" Disk-1 ","priority":"","images":null,"links":null,"customDetails":null,"severity":0,"labels":null,"routingKey":""}`
 		ev, err := alert.ParseEvent([]byte(body), "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Type != alert.EventResolve || ev.AlertKey != "Disk-1" || ev.CustomDetails != nil {
+		if ev.Type != alert.EventResolve || ev.AlertKey != "Disk-1" || ev.CustomDetails != nil || ev.Severity != nil || ev.Priority != "" {
 			t.Fatalf("got %+v", ev)
 		}
 	})
