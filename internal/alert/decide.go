@@ -1,6 +1,11 @@
 package alert
 
-import "github.com/tocsinhq/tocsin/internal/fault"
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/tocsinhq/tocsin/internal/fault"
+)
 
 // Action is what an event does to the alerts of its source.
 type Action int
@@ -95,4 +100,46 @@ func lowerStatus(s Status) string {
 		return "resolved"
 	}
 	return "changed"
+}
+
+// Entry is a timeline entry, before it is stored.
+type Entry struct {
+	Type string
+	Text string
+	Vars map[string]string
+}
+
+// EventEntry is the timeline entry an event's action writes; eventCount is the alert's event
+// count with this event. ActNone and ActComment write none (comments are their own entries).
+func EventEntry(act Action, sourceName string, ev *Event, eventCount int) (Entry, bool) {
+	switch act {
+	case ActOpen:
+		return Entry{Type: LogReceived, Text: "Alert created by alert source " + sourceName + ": " + ev.Summary}, true
+	case ActAppend:
+		return Entry{Type: LogReceived, Text: "Event received: " + ev.Summary,
+			Vars: map[string]string{"eventCount": strconv.Itoa(eventCount)}}, true
+	case ActAccept:
+		return Entry{Type: LogSourceResponse, Text: "Alert accepted by alert source " + sourceName}, true
+	case ActResolve:
+		return Entry{Type: LogSourceResponse, Text: "Alert resolved by alert source " + sourceName}, true
+	}
+	return Entry{}, false
+}
+
+// RouteEntry is the timeline entry of an event's routing key; policyName is the policy with
+// that routing key, or empty when none has it and the alert follows its source's policy.
+func RouteEntry(routingKey, policyName string) Entry {
+	if policyName == "" {
+		return Entry{Type: LogNotRouted, Text: fmt.Sprintf("No escalation policy has routing key %q; the alert follows the alert source's policy", routingKey)}
+	}
+	return Entry{Type: LogRouted, Text: fmt.Sprintf("Alert routed to escalation policy %s by routing key %q", policyName, routingKey)}
+}
+
+// CommentEntries are the timeline entries of the comments an event carries.
+func CommentEntries(ev *Event) []Entry {
+	var out []Entry
+	for _, text := range ev.CommentTexts() {
+		out = append(out, Entry{Type: LogCommentBySystem, Text: text})
+	}
+	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -141,9 +140,13 @@ func (b *batch) apply(ctx context.Context, w EventWork, now int64) (EventResult,
 	if open != nil {
 		res.AlertID, res.AlertKey = open.ID, open.AlertKey
 	}
+	var entries []alert.Entry
+	count := 0
 	switch action {
+	case alert.ActNone:
+		return res, nil
 	case alert.ActOpen:
-		id, err := b.openNew(ctx, src, ev, key, now)
+		id, route, err := b.openNew(ctx, src, ev, key, now)
 		if err != nil {
 			return EventResult{}, err
 		}
@@ -154,20 +157,35 @@ func (b *batch) apply(ctx context.Context, w EventWork, now int64) (EventResult,
 			if open == nil {
 				return EventResult{}, fmt.Errorf("store: alert key %q conflicted but no open alert has it", key)
 			}
-			res.AlertID, res.AlertKey, res.Code = open.ID, open.AlertKey, alert.CodeAppended
-			return res, b.appendEvent(ctx, open, ev, now)
+			action, res.AlertID, res.AlertKey, res.Code = alert.ActAppend, open.ID, open.AlertKey, alert.CodeAppended
+			break
 		}
-		res.AlertID, res.Opened = id, true
-	case alert.ActAppend:
-		err = b.appendEvent(ctx, open, ev, now)
-	case alert.ActAccept:
-		err = b.setStatus(ctx, open.ID, alert.Accepted, now, alert.LogSourceResponse, "Alert accepted by alert source "+src.Name)
-	case alert.ActResolve:
-		err = b.setStatus(ctx, open.ID, alert.Resolved, now, alert.LogSourceResponse, "Alert resolved by alert source "+src.Name)
-	case alert.ActComment:
-		err = b.comments(ctx, open.ID, ev, now)
+		res.AlertID, res.Opened, count = id, true, 1
+		entries = append(entries, route...)
 	}
-	return res, err
+	switch action {
+	case alert.ActAppend:
+		if err := b.exec(ctx, qAppendEvent, open.ID, now); err != nil {
+			return EventResult{}, fmt.Errorf("store: add event to alert %d: %w", open.ID, err)
+		}
+		count = open.EventCount + 1
+	case alert.ActAccept:
+		err = setAlertStatus(ctx, b.tx, open.ID, alert.Accepted, now)
+	case alert.ActResolve:
+		err = setAlertStatus(ctx, b.tx, open.ID, alert.Resolved, now)
+	}
+	if err != nil {
+		return EventResult{}, err
+	}
+	if e, ok := alert.EventEntry(action, src.Name, ev, count); ok {
+		entries = append([]alert.Entry{e}, entries...)
+	}
+	for _, e := range append(entries, alert.CommentEntries(ev)...) {
+		if err := b.exec(ctx, qInsertLog, res.AlertID, now, e.Type, e.Text, jsonOrNull(e.Vars)); err != nil {
+			return EventResult{}, fmt.Errorf("store: log on alert %d: %w", res.AlertID, err)
+		}
+	}
+	return res, nil
 }
 
 func (b *batch) openAlert(ctx context.Context, sourceID int64, key string) (*alert.Alert, error) {
@@ -182,77 +200,34 @@ func (b *batch) openAlert(ctx context.Context, sourceID int64, key string) (*ale
 	return &a, nil
 }
 
-// openNew inserts a new alert and its first log entries. It returns 0 when an open alert
-// with the key appeared concurrently (the unique index on open keys said no).
-func (b *batch) openNew(ctx context.Context, src *alert.Source, ev *alert.Event, key string, now int64) (int64, error) {
+// openNew inserts a new alert and returns its id with the timeline entry of its routing key,
+// if it has one. The id is 0 when an open alert with the key appeared concurrently (the
+// unique index on open keys said no).
+func (b *batch) openNew(ctx context.Context, src *alert.Source, ev *alert.Event, key string, now int64) (int64, []alert.Entry, error) {
 	policyID := src.PolicyID
-	var routeLog, routeText string
+	var route []alert.Entry
 	if ev.RoutingKey != "" {
 		var name string
 		err := b.queryRow(ctx, `SELECT id, name FROM escalation_policies WHERE routing_key = $1`, ev.RoutingKey).Scan(&policyID, &name)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			policyID = src.PolicyID
-			routeLog, routeText = alert.LogNotRouted, fmt.Sprintf("No escalation policy has routing key %q; the alert follows the alert source's policy", ev.RoutingKey)
-		case err != nil:
-			return 0, fmt.Errorf("store: policy by routing key: %w", err)
-		default:
-			routeLog, routeText = alert.LogRouted, fmt.Sprintf("Alert routed to escalation policy %s by routing key %q", name, ev.RoutingKey)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, nil, fmt.Errorf("store: policy by routing key: %w", err)
 		}
+		if err != nil {
+			policyID = src.PolicyID
+		}
+		route = append(route, alert.RouteEntry(ev.RoutingKey, name))
 	}
 	var id int64
 	err := b.queryRow(ctx, qInsertAlert, src.ID, policyID, key, alert.KeyOf(key), ev.Summary, ev.Details, string(alert.Pending),
 		string(alert.PriorityFor(src, ev)), nullInt(ev.Severity), jsonOrNull(ev.Images), jsonOrNull(ev.Links),
 		jsonOrNull(ev.Labels), rawOrNull(ev.CustomDetails), now).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+		return 0, nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: open alert: %w", err)
+		return 0, nil, fmt.Errorf("store: open alert: %w", err)
 	}
-	if err := b.log(ctx, id, now, alert.LogReceived, "Alert created by alert source "+src.Name+": "+ev.Summary, nil); err != nil {
-		return 0, err
-	}
-	if routeLog != "" {
-		if err := b.log(ctx, id, now, routeLog, routeText, nil); err != nil {
-			return 0, err
-		}
-	}
-	return id, b.comments(ctx, id, ev, now)
-}
-
-func (b *batch) appendEvent(ctx context.Context, open *alert.Alert, ev *alert.Event, now int64) error {
-	if err := b.exec(ctx, qAppendEvent, open.ID, now); err != nil {
-		return fmt.Errorf("store: add event to alert %d: %w", open.ID, err)
-	}
-	vars := map[string]string{"eventCount": strconv.Itoa(open.EventCount + 1)}
-	if err := b.log(ctx, open.ID, now, alert.LogReceived, "Event received: "+ev.Summary, vars); err != nil {
-		return err
-	}
-	return b.comments(ctx, open.ID, ev, now)
-}
-
-func (b *batch) comments(ctx context.Context, alertID int64, ev *alert.Event, now int64) error {
-	for _, text := range ev.CommentTexts() {
-		if err := b.log(ctx, alertID, now, alert.LogCommentBySystem, text, nil); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (b *batch) setStatus(ctx context.Context, alertID int64, to alert.Status, now int64, logType, text string) error {
-	if err := setAlertStatus(ctx, b.tx, alertID, to, now); err != nil {
-		return err
-	}
-	return b.log(ctx, alertID, now, logType, text, nil)
-}
-
-func (b *batch) log(ctx context.Context, alertID, now int64, typ, text string, vars map[string]string) error {
-	if err := b.exec(ctx, qInsertLog, alertID, now, typ, text, jsonOrNull(vars)); err != nil {
-		return fmt.Errorf("store: log on alert %d: %w", alertID, err)
-	}
-	return nil
+	return id, route, nil
 }
 
 // setAlertStatus moves an open alert to ACCEPTED or RESOLVED. Resolving clears the open key,

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -223,6 +224,14 @@ func TestApplyEventsReopenWithinBatch(t *testing.T) {
 		second, _ := db.Alert(ctx, res[2].AlertID)
 		if first.Status != alert.Resolved || second.Status != alert.Accepted {
 			t.Fatalf("statuses %s, %s", first.Status, second.Status)
+		}
+		// This batch went event by event; its timelines read as the set-wise ones do.
+		for _, a := range []alert.Alert{first, second} {
+			entries, _ := db.LogEntries(ctx, a.ID, nil, store.Page{Max: 10})
+			if len(entries) != 2 || entries[0].LogEntryType != alert.LogReceived || entries[1].LogEntryType != alert.LogSourceResponse ||
+				!strings.HasPrefix(entries[0].Text, "Alert created by alert source nightly: ") {
+				t.Fatalf("timeline of alert %d: %+v", a.ID, entries)
+			}
 		}
 	})
 }

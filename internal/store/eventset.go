@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -37,9 +36,7 @@ type newAlert struct {
 
 type logRow struct {
 	alert *openState
-	typ   string
-	text  string
-	vars  map[string]string
+	entry alert.Entry
 }
 
 type sourceKey struct {
@@ -86,6 +83,7 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 		}
 		action, code := alert.Decide(ev, current)
 		results[i] = EventResult{AlertKey: keys[i], Code: code}
+		var route []alert.Entry
 		switch action {
 		case alert.ActNone:
 			continue
@@ -100,32 +98,29 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 			inserts = append(inserts, na)
 			open[k] = st
 			results[i].Opened = true
-			logs = append(logs, logRow{st, alert.LogReceived, "Alert created by alert source " + src.Name + ": " + ev.Summary, nil})
 			if ev.RoutingKey != "" {
-				if r, ok := routes[ev.RoutingKey]; ok {
+				r, ok := routes[ev.RoutingKey]
+				if ok {
 					na.policyID = r.id
-					logs = append(logs, logRow{st, alert.LogRouted, fmt.Sprintf("Alert routed to escalation policy %s by routing key %q", r.name, ev.RoutingKey), nil})
-				} else {
-					logs = append(logs, logRow{st, alert.LogNotRouted, fmt.Sprintf("No escalation policy has routing key %q; the alert follows the alert source's policy", ev.RoutingKey), nil})
 				}
+				route = append(route, alert.RouteEntry(ev.RoutingKey, r.name))
 			}
 		case alert.ActAppend:
 			st.eventCount++
 			if st.insert == nil {
 				st.added++
 			}
-			logs = append(logs, logRow{st, alert.LogReceived, "Event received: " + ev.Summary,
-				map[string]string{"eventCount": strconv.Itoa(st.eventCount)}})
 		case alert.ActAccept:
 			st.status, st.accepted = alert.Accepted, true
-			logs = append(logs, logRow{st, alert.LogSourceResponse, "Alert accepted by alert source " + src.Name, nil})
 		case alert.ActResolve:
 			st.status, st.resolved = alert.Resolved, true
 			delete(open, k) // resolved: the next ALERT with this key opens a new alert
-			logs = append(logs, logRow{st, alert.LogSourceResponse, "Alert resolved by alert source " + src.Name, nil})
 		}
-		for _, text := range ev.CommentTexts() {
-			logs = append(logs, logRow{st, alert.LogCommentBySystem, text, nil})
+		if e, ok := alert.EventEntry(action, src.Name, ev, st.eventCount); ok {
+			logs = append(logs, logRow{st, e})
+		}
+		for _, e := range append(route, alert.CommentEntries(ev)...) {
+			logs = append(logs, logRow{st, e})
 		}
 		if st.insert == nil && !containsState(touched, st) {
 			touched = append(touched, st)
@@ -322,7 +317,7 @@ func insertLogs(ctx context.Context, tx *sql.Tx, d Dialect, logs []logRow, now i
 		part := logs[start:min(start+chunk, len(logs))]
 		rows := make([][]any, len(part))
 		for i, l := range part {
-			rows[i] = []any{l.alert.id, now, l.typ, l.text, jsonOrNull(l.vars)}
+			rows[i] = []any{l.alert.id, now, l.entry.Type, l.entry.Text, jsonOrNull(l.entry.Vars)}
 		}
 		query, args := d.insertRows("log_entries", logColumns, rows, "")
 		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
