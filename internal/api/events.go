@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"sync"
@@ -40,7 +41,7 @@ func (s *Server) acceptEvent(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 		return fault.New(fault.RateLimited, "too many events for this integration key; retry in %s", wait)
 	}
-	src, err := s.sources.get(r, s, ev.IntegrationKey)
+	src, err := s.sourceByKey(r.Context(), ev.IntegrationKey)
 	if fault.Is(err, fault.NotFound) {
 		return fault.NotFoundf("no alert source has this integration key")
 	}
@@ -87,20 +88,22 @@ type cachedSource struct {
 
 const sourceCacheTTL = time.Second
 
-func (c *sourceCache) get(r *http.Request, s *Server, key string) (*alert.Source, error) {
+// sourceByKey finds the alert source of an integration key through the cache.
+func (s *Server) sourceByKey(ctx context.Context, key string) (*alert.Source, error) {
 	now := time.Now()
+	c := &s.sources
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	c.mu.Unlock()
 	if ok && now.Sub(e.at) < sourceCacheTTL {
 		return e.src, nil
 	}
-	src, err := s.store.SourceByIntegrationKey(r.Context(), key)
+	src, err := s.store.SourceByIntegrationKey(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	if c.entries == nil || len(c.entries) > 10000 {
+	if c.entries == nil || len(c.entries) > 10000 { // a bound on memory; the next second refills it
 		c.entries = map[string]cachedSource{}
 	}
 	c.entries[key] = cachedSource{src: src, at: now}
