@@ -278,7 +278,7 @@ func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Acco
 // alert is Invalid.
 func (db *DB) SetAlertStatus(ctx context.Context, id int64, to alert.Status, by auth.Account) (alert.Alert, error) {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		from, err := alertStatus(ctx, tx, id)
+		from, err := lockAlert(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -311,7 +311,7 @@ func (db *DB) SetAlertStatus(ctx context.Context, id int64, to alert.Status, by 
 // another escalation policy. Returns Invalid for an unknown user or policy or a resolved alert.
 func (db *DB) AssignAlert(ctx context.Context, id, userID, policyID int64, by auth.Account) (alert.Alert, error) {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		from, err := alertStatus(ctx, tx, id)
+		from, err := lockAlert(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -476,6 +476,21 @@ func anyIn(vals []string, set map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// lockAlert returns an alert's status and locks the alert until the transaction ends, so the
+// status cannot change between this check and the caller's update (an event resolving it on
+// another connection, say).
+func lockAlert(ctx context.Context, tx *sql.Tx, id int64) (alert.Status, error) {
+	var st alert.Status
+	err := tx.QueryRowContext(ctx, `UPDATE alerts SET updated_at = updated_at WHERE id = $1 RETURNING status`, id).Scan(&st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fault.NotFoundf("alert %d does not exist", id)
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: lock alert %d: %w", id, err)
+	}
+	return st, nil
 }
 
 func alertStatus(ctx context.Context, q querier, id int64) (alert.Status, error) {

@@ -115,7 +115,8 @@ func (b *batch) queryRow(ctx context.Context, query string, args ...any) *sql.Ro
 }
 
 const (
-	qOpenAlert   = `SELECT id, status, alert_key, event_count FROM alerts WHERE source_id = $1 AND open_key = $2`
+	qOpenAlert = `UPDATE alerts SET updated_at = updated_at WHERE source_id = $1 AND open_key = $2
+		RETURNING id, status, alert_key, event_count` // finds and locks; see loadOpenAlerts
 	qInsertAlert = `INSERT INTO alerts (source_id, escalation_policy_id, alert_key, open_key, summary, details, status,
 		priority, severity, images, links, labels, custom_details, event_count, report_time, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1, $14, $14)

@@ -294,3 +294,44 @@ func BenchmarkApplyEvents(b *testing.B) {
 		})
 	}
 }
+
+// A user resolving an alert while an ACCEPT event for it commits on another connection: the
+// alert ends resolved whatever the order, never accepted again.
+func TestResolveRacesAcceptEvent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db1 := storetest.MustOpen(t, dsn)
+		db2 := storetest.MustOpen(t, dsn)
+		f := storetest.NewFixture(t, db1)
+		for i := range 30 {
+			key := fmt.Sprintf("race-%d", i)
+			id := apply(t, db1, f.Source, ev(alert.EventAlert, key, "s"))[0].AlertID
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				if _, err := db1.SetAlertStatus(ctx, id, alert.Resolved, f.User); err != nil {
+					t.Error(err)
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				e := ev(alert.EventAccept, key, "")
+				if _, err := db2.ApplyEvents(ctx, []store.EventWork{{Source: f.Source, Event: &e}}); err != nil {
+					t.Error(err)
+				}
+			}()
+			wg.Wait()
+			a, err := db1.Alert(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Status != alert.Resolved {
+				t.Fatalf("round %d: alert %d is %s after a resolve and an accept", i, id, a.Status)
+			}
+			if r := apply(t, db1, f.Source, ev(alert.EventAlert, key, "again"))[0]; r.Code != alert.CodeCreated {
+				t.Fatalf("round %d: the resolved alert's key is still taken: %+v", i, r)
+			}
+		}
+	})
+}

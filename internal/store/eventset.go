@@ -186,8 +186,12 @@ func loadOpenAlerts(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWor
 		for start := 0; start < len(keys); start += chunk {
 			part := keys[start:min(start+chunk, len(keys))]
 			in, args := d.inText("open_key", 2, part)
-			rows, err := tx.QueryContext(ctx, `SELECT id, source_id, open_key, alert_key, status, event_count FROM alerts
-				WHERE source_id = `+d.params(1, 1)+` AND `+in, append([]any{sourceID}, args...)...)
+			// The no-op update locks the rows it returns until the commit, on both engines: an
+			// alert resolved meanwhile by another transaction is not returned (PostgreSQL
+			// checks the row again after waiting), and none can change it before this commits.
+			rows, err := tx.QueryContext(ctx, `UPDATE alerts SET updated_at = updated_at
+				WHERE source_id = `+d.params(1, 1)+` AND `+in+` RETURNING id, source_id, open_key, alert_key, status, event_count`,
+				append([]any{sourceID}, args...)...)
 			if err != nil {
 				return nil, fmt.Errorf("store: find open alerts: %w", err)
 			}
