@@ -142,3 +142,19 @@ func TestParsePeriod(t *testing.T) {
 		}
 	}
 }
+
+func TestSourceChosenIntegrationKey(t *testing.T) {
+	for key, ok := range map[string]bool{
+		"":                                     true, // generated
+		"il1api1":                              false,
+		"0123456789012345678901234":            false, // all digits: would read as an id
+		"my-own-key-with-28-characters":        true,
+		strings.Repeat("k", alert.MaxKeyLen+1): false,
+	} {
+		s := alert.Source{Name: "s", IntegrationType: "API", EscalationPolicy: []byte(`{"id":1}`), IntegrationKey: key}
+		s.Normalize()
+		if err := s.Validate(); (err == nil) != ok {
+			t.Errorf("key %q: error %v, want ok=%v", key, err, ok)
+		}
+	}
+}

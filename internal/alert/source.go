@@ -166,6 +166,11 @@ func (s *Source) Validate() error {
 		return fault.Errorf("severity must be between 1 and 5")
 	case len(s.IntegrationKey) > MaxKeyLen:
 		return fault.Errorf("integrationKey must be at most %d characters", MaxKeyLen)
+	case s.IntegrationKey != "" && len(s.IntegrationKey) < MinKeyLen:
+		// The key alone authorises events: a chosen one must be as hard to guess as a generated one.
+		return fault.Errorf("integrationKey must be at least %d characters; leave it out to have one generated", MinKeyLen)
+	case s.IntegrationKey != "" && strings.Trim(s.IntegrationKey, "0123456789") == "":
+		return fault.Errorf("integrationKey must not be all digits (it would read as a source id)")
 	}
 	if s.AutoResolutionTimeout != "" {
 		if _, err := ParsePeriod(s.AutoResolutionTimeout); err != nil {

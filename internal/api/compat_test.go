@@ -61,11 +61,13 @@ func TestIlertGoWireReplay(t *testing.T) {
 			ts.must(t, 201, "POST", "/api/escalation-policies", ts.AdminKey,
 				fmt.Sprintf(`{"name":"p%d","escalationRules":[{"escalationTimeout":5,"users":[{"id":2}]}]}`, i))
 		}
-		// Sources 1 (integration key il1api1, as in the capture) and 2; the replay creates 3.
-		ts.must(t, 201, "POST", "/api/alert-sources", ts.AdminKey, `{"name":"one","integrationType":"API","integrationKey":"il1api1","escalationPolicy":{"id":5}}`)
+		// Sources 1 (whose integration key replaces the capture's too short "il1api1") and 2;
+		// the replay creates 3.
+		const ikey = "il1api1-0123456789abcdefghij"
+		ts.must(t, 201, "POST", "/api/alert-sources", ts.AdminKey, `{"name":"one","integrationType":"API","integrationKey":"`+ikey+`","escalationPolicy":{"id":5}}`)
 		ts.must(t, 201, "POST", "/api/alert-sources", ts.AdminKey, `{"name":"two","integrationType":"API","escalationPolicy":{"id":5}}`)
 		for i := 1; i <= 8; i++ { // alerts 1..8; the replayed event opens alert 9
-			ts.must(t, 202, "POST", "/api/events", "", fmt.Sprintf(`{"integrationKey":"il1api1","eventType":"ALERT","summary":"setup","alertKey":"setup-%d"}`, i))
+			ts.must(t, 202, "POST", "/api/events", "", fmt.Sprintf(`{"integrationKey":"%s","eventType":"ALERT","summary":"setup","alertKey":"setup-%d"}`, ikey, i))
 		}
 
 		want := map[string]int{
@@ -98,7 +100,7 @@ func TestIlertGoWireReplay(t *testing.T) {
 				t.Fatalf("no expectation for %s", key)
 			}
 			replayed++
-			body := ts.must(t, status, req.method, req.path, ts.AdminKey, req.body)
+			body := ts.must(t, status, req.method, req.path, ts.AdminKey, strings.Replace(req.body, `"apiKey":"il1api1"`, `"apiKey":"`+ikey+`"`, 1))
 			if status == 204 {
 				continue
 			}

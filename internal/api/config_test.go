@@ -145,7 +145,7 @@ func TestEscalationPoliciesAPI(t *testing.T) {
 				})
 			}
 			t.Run("ErrRoutingKeyTaken", func(t *testing.T) {
-				cfgWantError(t, ts, 409, "CONFLICT", "POST", "/api/escalation-policies", key,
+				cfgWantError(t, ts, 400, "CONFLICT", "POST", "/api/escalation-policies", key,
 					`{"name":"x","routingKey":"rk","escalationRules":[{"escalationTimeout":1,"users":[{"id":2}]}]}`)
 				if n := count(); n != 1 {
 					t.Fatalf("%d policies after a rejected create, want 1", n)
@@ -305,7 +305,7 @@ func TestAlertSourcesAPI(t *testing.T) {
 			if other.IntegrationKey == ikey || len(other.IntegrationKey) < 32 {
 				t.Fatalf("second key %q (first %q)", other.IntegrationKey, ikey)
 			}
-			cfgWantError(t, ts, 409, "CONFLICT", "POST", "/api/alert-sources", key,
+			cfgWantError(t, ts, 400, "CONFLICT", "POST", "/api/alert-sources", key,
 				`{"name":"thief","integrationType":"API","escalationPolicy":{"id":5},"integrationKey":"`+ikey+`"}`)
 			ts.must(t, 204, "DELETE", fmt.Sprintf("/api/alert-sources/%d", other.ID), key, nil)
 		})

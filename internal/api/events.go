@@ -37,16 +37,17 @@ func (s *Server) acceptEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ok, wait := s.limiter.allow(ev.IntegrationKey, time.Now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
-		return fault.New(fault.RateLimited, "too many events for this integration key; retry in %s", wait)
-	}
 	src, err := s.sourceByKey(r.Context(), ev.IntegrationKey)
 	if fault.Is(err, fault.NotFound) {
 		return fault.NotFoundf("no alert source has this integration key")
 	}
 	if err != nil {
 		return err
+	}
+	// Throttled after the look-up, so only real keys get a bucket.
+	if ok, wait := s.limiter.allow(ev.IntegrationKey, time.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+		return fault.New(fault.RateLimited, "too many events for this integration key; retry in %s", wait)
 	}
 	resp := eventResponse{AlertKey: ev.AlertKey, ResponseCode: alert.CodeSourceInactive}
 	if src.IsActive() {

@@ -70,6 +70,13 @@ func TestEventsAPI(t *testing.T) {
 			}
 		})
 
+		t.Run("EscapedBackslashIsNotNUL", func(t *testing.T) {
+			r := decodeAs[eventResp](t, ts.must(t, 202, "POST", "/api/events", "", `{"integrationKey":"`+ikey+`","eventType":"ALERT","summary":"C:\\u0000 is a path"}`))
+			if r.ResponseCode != "NEW_ALERT_CREATED" {
+				t.Fatalf("got %+v", r)
+			}
+		})
+
 		t.Run("NoOpenAlert", func(t *testing.T) {
 			r := decodeAs[eventResp](t, ts.must(t, 202, "POST", "/api/events", "", `{"integrationKey":"`+ikey+`","eventType":"ACCEPT","alertKey":"never-seen"}`))
 			if r.ResponseCode != "NO_OPEN_ALERT" || r.AlertURL != "" {
@@ -86,6 +93,9 @@ func TestEventsAPI(t *testing.T) {
 			{"MissingType", `{"integrationKey":"` + ikey + `","summary":"s"}`, 400, "INVALID_INPUT", "eventType is required"},
 			{"AlertWithoutSummary", `{"integrationKey":"` + ikey + `","eventType":"ALERT"}`, 400, "INVALID_INPUT", "summary is required"},
 			{"UnknownKey", `{"integrationKey":"nope","eventType":"ALERT","summary":"s"}`, 404, "NOT_FOUND", "integration key"},
+			{"NULInText", `{"integrationKey":"` + ikey + `","eventType":"ALERT","summary":"a\u0000b"}`, 400, "INVALID_INPUT", "NUL"},
+			{"NULInCustomDetails", `{"integrationKey":"` + ikey + `","eventType":"ALERT","summary":"s","customDetails":{"x":"\u0000"}}`, 400, "INVALID_INPUT", "NUL"},
+			{"InvalidUTF8", "{\"integrationKey\":\"" + ikey + "\",\"eventType\":\"ALERT\",\"summary\":\"\xff\xfe\"}", 400, "INVALID_INPUT", "UTF-8"},
 			{"TooLarge", `{"integrationKey":"` + ikey + `","eventType":"ALERT","summary":"s","details":"` + strings.Repeat("x", 513<<10) + `"}`, 413, "PAYLOAD_TOO_LARGE", "KiB"},
 		}
 		for _, tc := range bad {

@@ -131,7 +131,7 @@ func TestUsers(t *testing.T) {
 
 		t.Run("Rejected", func(t *testing.T) {
 			before := ts.countUsers(t)
-			ts.wantError(t, 409, "CONFLICT", "POST", "/api/users", key, `{"firstName":"A","lastName":"B","email":"ada@EXAMPLE.com"}`)
+			ts.wantError(t, 400, "CONFLICT", "POST", "/api/users", key, `{"firstName":"A","lastName":"B","email":"ada@EXAMPLE.com"}`)
 			for name, body := range map[string]string{
 				"NoFirstName":   `{"lastName":"B","email":"new@example.com"}`,
 				"BadEmail":      `{"firstName":"A","lastName":"B","email":"not-an-email"}`,
@@ -162,7 +162,7 @@ func TestUsers(t *testing.T) {
 				t.Fatalf("role after PUT = %s, want USER", got.Role)
 			}
 			ts.wantError(t, 400, "INVALID_INPUT", "PUT", userPath, key, `{"firstName":"","lastName":"King","email":"ada@example.com"}`)
-			ts.wantError(t, 409, "CONFLICT", "PUT", userPath, key, fmt.Sprintf(`{"firstName":"A","lastName":"B","email":%q}`, ts.Admin.Email))
+			ts.wantError(t, 400, "CONFLICT", "PUT", userPath, key, fmt.Sprintf(`{"firstName":"A","lastName":"B","email":%q}`, ts.Admin.Email))
 			ts.wantError(t, 404, "NOT_FOUND", "PUT", "/api/users/999", key, `{"firstName":"A","lastName":"B","email":"z@example.com"}`)
 			if got := decodeAs[auth.Account](t, ts.must(t, 200, "GET", userPath, key, nil)); got.FirstName != "Augusta" {
 				t.Fatalf("a refused PUT changed the user: %+v", got)
@@ -298,7 +298,7 @@ func TestTeams(t *testing.T) {
 				"UnknownUser": {400, "INVALID_INPUT", fmt.Sprintf(`{"name":"X","members":[{"user":{"id":%d}},{"user":{"id":999}}]}`, ann.ID)},
 				"NoName":      {400, "INVALID_INPUT", `{"name":""}`},
 				"BadRole":     {400, "INVALID_INPUT", fmt.Sprintf(`{"name":"X","members":[{"user":{"id":%d},"role":"GUEST"}]}`, ann.ID)},
-				"NameTaken":   {409, "CONFLICT", `{"name":"Night Shift"}`},
+				"NameTaken":   {400, "CONFLICT", `{"name":"Night Shift"}`},
 			} {
 				t.Run(name, func(t *testing.T) {
 					ts.wantError(t, c.status, c.code, "POST", "/api/teams", key, c.body)

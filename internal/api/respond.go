@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/tocsinhq/tocsin/internal/fault"
 )
@@ -25,7 +26,9 @@ type errorBody struct {
 // statusOf maps an application error code to its HTTP status.
 func statusOf(code fault.Code) int {
 	switch code {
-	case fault.Invalid:
+	case fault.Invalid, fault.Conflict:
+		// Conflicts are permanent (a taken email or key): ilert's clients retry a 409, so
+		// tocsin answers 400 and says CONFLICT in the envelope's code.
 		return http.StatusBadRequest
 	case fault.Unauthorized:
 		return http.StatusUnauthorized
@@ -33,8 +36,6 @@ func statusOf(code fault.Code) int {
 		return http.StatusForbidden
 	case fault.NotFound:
 		return http.StatusNotFound
-	case fault.Conflict:
-		return http.StatusConflict
 	case fault.TooLarge:
 		return http.StatusRequestEntityTooLarge
 	case fault.RateLimited:
@@ -90,7 +91,33 @@ func readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, fault.Errorf("reading the body: %v", err)
 	}
+	if !utf8.Valid(body) {
+		return nil, fault.Errorf("the body is not valid UTF-8")
+	}
+	if hasNUL(body) {
+		return nil, fault.Errorf("the body contains a NUL character (\\u0000), which text fields may not hold")
+	}
 	return body, nil
+}
+
+// hasNUL reports whether a JSON text holds the escape \u0000 (a raw NUL byte is not valid
+// JSON). PostgreSQL cannot store NUL in text, and no field of tocsin's has a use for it.
+func hasNUL(body []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`u0000`))
+		if j < 0 {
+			return false
+		}
+		j += i
+		slashes := 0
+		for k := j - 1; k >= 0 && body[k] == '\\'; k-- {
+			slashes++
+		}
+		if slashes%2 == 1 { // an escaping backslash, not an escaped one
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // decodeJSON reads the body into v. Unknown fields are ignored, as ilert clients send fields

@@ -17,7 +17,7 @@ const (
 	Unauthorized Code = "UNAUTHORIZED"      // no or unknown credentials (401)
 	Forbidden    Code = "FORBIDDEN"         // the caller's role does not allow this (403)
 	NotFound     Code = "NOT_FOUND"         // the entity does not exist (404)
-	Conflict     Code = "CONFLICT"          // the change clashes with existing state (409)
+	Conflict     Code = "CONFLICT"          // a unique value is taken, or the change clashes with existing state (400)
 	TooLarge     Code = "PAYLOAD_TOO_LARGE" // the body is over the limit (413)
 	RateLimited  Code = "RATE_LIMITED"      // the key sent too much, try later (429)
 	Unavailable  Code = "UNAVAILABLE"       // shutting down or overloaded, retry (503)

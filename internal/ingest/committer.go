@@ -4,6 +4,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -185,14 +186,22 @@ func (c *Committer) gather(q chan *job, batch *[]*job, last int) bool {
 	return true
 }
 
-// commit writes the batch in one transaction. If that fails, each event is retried in a
-// transaction of its own, so one bad event fails only its own request.
+// commitTimeout bounds one batch's transaction, so a database that stops answering fails
+// the batch's requests (with 503: retry) instead of holding them, and shutdown, forever.
+const commitTimeout = 30 * time.Second
+
+// commit writes the batch in one transaction. If that fails before the commit, each event is
+// retried in a transaction of its own, so one bad event fails only its own request. If the
+// commit itself failed, or the database did not answer in time, nobody can tell what was
+// stored: every request of the batch is failed with 503, and the senders retry.
 func (c *Committer) commit(batch []*job) {
 	works := make([]store.EventWork, len(batch))
 	for i, j := range batch {
 		works[i] = j.work
 	}
-	ctx := context.Background() // a caller that went away must not abort the others' commit
+	// A caller that went away must not abort the others' commit, so no request's context.
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
 	results, err := c.db.ApplyEvents(ctx, works)
 	if err == nil {
 		c.observe(batch)
@@ -201,11 +210,24 @@ func (c *Committer) commit(batch []*job) {
 		}
 		return
 	}
+	if errors.Is(err, store.ErrCommitUncertain) || ctx.Err() != nil {
+		c.log.Error("group commit failed; its events may or may not be stored", "events", len(batch), "err", err)
+		fail := err
+		if !errors.Is(err, store.ErrCommitUncertain) {
+			fail = &fault.Error{Code: fault.Unavailable, Message: "the database did not answer in time; retry the event", Err: err}
+		}
+		for _, j := range batch {
+			j.done <- outcome{err: fail}
+		}
+		return
+	}
 	if len(batch) > 1 {
 		c.log.Warn("group commit failed; retrying its events one by one", "events", len(batch), "err", err)
 	}
 	for _, j := range batch {
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		res, err := c.db.ApplyEvents(ctx, []store.EventWork{j.work})
+		cancel()
 		if err != nil {
 			c.log.Error("event commit failed", "source", j.work.Source.ID, "err", err)
 			j.done <- outcome{err: err}

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/api"
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/config"
+	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/ingest"
 	"github.com/tocsinhq/tocsin/internal/metrics"
 	"github.com/tocsinhq/tocsin/internal/store"
@@ -101,7 +103,11 @@ func bootstrap(ctx context.Context, db *store.DB, cfg *config.Serve, out io.Writ
 		return err
 	}
 	admin := auth.Account{FirstName: "Admin", LastName: "Istrator", Email: cfg.AdminEmail, Role: auth.Admin}
-	if err := db.CreateAccount(ctx, &admin, hash); err != nil {
+	err = db.CreateAccount(ctx, &admin, hash)
+	if fault.Is(err, fault.Conflict) {
+		return nil // another replica starting at the same moment created it, and printed it
+	}
+	if err != nil {
 		return fmt.Errorf("create the first administrator: %w", err)
 	}
 	fmt.Fprintf(out, `
@@ -118,6 +124,14 @@ or on this machine, for a new user:
 
   tocsin user create --db %s --email you@example.com --first-name You --last-name Person --role ADMIN --api-key
 
-`, admin.Email, password, admin.Email, password, cfg.PublicURL, cfg.DB)
+`, admin.Email, password, admin.Email, password, cfg.PublicURL, redacted(cfg.DB))
 	return nil
+}
+
+// redacted hides the password of a database URL.
+func redacted(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }

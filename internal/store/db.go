@@ -22,7 +22,9 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	_ "modernc.org/sqlite"
+
+	"github.com/tocsinhq/tocsin/internal/fault" // registers the "sqlite" driver
 )
 
 // Dialect names the database engine behind a DB.
@@ -184,10 +186,15 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: commit: %w", err)
+		return &fault.Error{Code: fault.Unavailable, Message: "the database did not confirm the commit; retry",
+			Err: fmt.Errorf("%w: %w", ErrCommitUncertain, err)}
 	}
 	return nil
 }
+
+// ErrCommitUncertain marks a failed COMMIT: the connection may have broken after the
+// database committed, so the caller cannot know whether the changes were stored.
+var ErrCommitUncertain = errors.New("store: the commit may or may not have happened")
 
 // querier is what read helpers need: a *sql.DB or a *sql.Tx.
 type querier interface {

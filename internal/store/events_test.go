@@ -55,8 +55,9 @@ func TestApplyEventsLifecycle(t *testing.T) {
 		if r := apply(t, db, f.Source, ev(alert.EventAccept, "disk-1", ""))[0]; r.Code != alert.CodeAccepted {
 			t.Fatalf("ACCEPT: %+v", r)
 		}
-		if r := apply(t, db, f.Source, ev(alert.EventAccept, "disk-1", ""))[0]; r.Code != alert.CodeAlreadyAccepted {
-			t.Fatalf("second ACCEPT: %+v", r)
+		if r := apply(t, db, f.Source, ev(alert.EventAccept, "disk-1", ""))[0]; r.Code != alert.CodeAlreadyAccepted ||
+			r.AlertID != opened.AlertID || r.AlertKey != "Disk-1" {
+			t.Fatalf("second ACCEPT: %+v, want the alert named as stored", r)
 		}
 		comment := ev(alert.EventComment, "disk-1", "")
 		comment.Comments = []alert.Comment{{Creator: "cron", Content: "cleanup started"}}

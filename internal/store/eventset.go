@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -83,6 +86,10 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 		}
 		action, code := alert.Decide(ev, current)
 		results[i] = EventResult{AlertKey: keys[i], Code: code}
+		if st != nil { // the answer names the open alert, as stored, even when nothing changes
+			states[i] = st
+			results[i].AlertKey = st.alertKey
+		}
 		var route []alert.Entry
 		switch action {
 		case alert.ActNone:
@@ -129,6 +136,11 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 		results[i].AlertKey = st.alertKey
 	}
 
+	// New keys in a fixed order too: PostgreSQL makes an insert wait for another transaction
+	// inserting the same key, and two batches waiting on each other would deadlock.
+	slices.SortFunc(inserts, func(a, b *newAlert) int {
+		return cmp.Or(cmp.Compare(a.state.openKey, b.state.openKey), cmp.Compare(a.state.sourceID, b.state.sourceID))
+	})
 	// Existing alerts first, so an alert resolved here frees its key before a new one takes it.
 	for _, st := range touched {
 		if err := updateOpenAlert(ctx, tx, st, now); err != nil {
@@ -182,7 +194,12 @@ func loadOpenAlerts(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWor
 		}
 	}
 	open := map[sourceKey]*openState{}
-	for sourceID, keys := range bySource {
+	// Sources and keys in a fixed order, so that two replicas' batches lock the same alerts in
+	// the same order and cannot deadlock.
+	sources := slices.Sorted(maps.Keys(bySource))
+	for _, sourceID := range sources {
+		keys := bySource[sourceID]
+		slices.Sort(keys)
 		for start := 0; start < len(keys); start += chunk {
 			part := keys[start:min(start+chunk, len(keys))]
 			in, args := d.inText("open_key", 2, part)

@@ -133,11 +133,11 @@ func TestCreateSourceRejected(t *testing.T) {
 		ctx := context.Background()
 		ann := mustAccount(t, db, "Ann")
 		p := mustPolicy(t, db, onePolicy("p", ann.ID))
-		taken := &alert.Source{Name: "taken", IntegrationType: "API", IntegrationKey: "my-key", EscalationPolicy: policyRef(p.ID)}
+		taken := &alert.Source{Name: "taken", IntegrationType: "API", IntegrationKey: "my-key-0123456789abcdefghij", EscalationPolicy: policyRef(p.ID)}
 		if err := db.CreateSource(ctx, taken); err != nil {
 			t.Fatal(err)
 		}
-		if taken.IntegrationKey != "my-key" {
+		if taken.IntegrationKey != "my-key-0123456789abcdefghij" {
 			t.Fatalf("integration key %q, want the one given", taken.IntegrationKey)
 		}
 		cases := map[string]struct {
@@ -150,7 +150,7 @@ func TestCreateSourceRejected(t *testing.T) {
 			"ErrUnknownPolicy":    {alert.Source{Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p.ID + 9)}, fault.Invalid},
 			"ErrUnknownTeam":      {alert.Source{Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p.ID), Teams: []auth.TeamRef{{ID: 42}}}, fault.Invalid},
 			"ErrGroupingWindow":   {alert.Source{Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p.ID), AlertGroupingWindow: "PT3M"}, fault.Invalid},
-			"ErrIntegrationTaken": {alert.Source{Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p.ID), IntegrationKey: " my-key "}, fault.Conflict},
+			"ErrIntegrationTaken": {alert.Source{Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p.ID), IntegrationKey: " my-key-0123456789abcdefghij "}, fault.Conflict},
 		}
 		for name, c := range cases {
 			t.Run(name, func(t *testing.T) {
@@ -192,11 +192,11 @@ func TestUpdateSource(t *testing.T) {
 			}
 		})
 		t.Run("NewKey", func(t *testing.T) {
-			upd := &alert.Source{ID: s.ID, Name: "src", IntegrationType: "API", EscalationPolicy: policyRef(p1.ID), IntegrationKey: "fresh"}
+			upd := &alert.Source{ID: s.ID, Name: "src", IntegrationType: "API", EscalationPolicy: policyRef(p1.ID), IntegrationKey: "fresh-0123456789abcdefghij"}
 			if err := db.UpdateSource(ctx, upd); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.SourceByIntegrationKey(ctx, "fresh"); err != nil {
+			if _, err := db.SourceByIntegrationKey(ctx, "fresh-0123456789abcdefghij"); err != nil {
 				t.Fatal(err)
 			}
 		})
