@@ -48,6 +48,7 @@ const (
 	MaxDetailsLen  = 128 * 1024
 	MaxAlertKeyLen = 255
 	MaxKeyLen      = 255
+	MinKeyLen      = 22 // a chosen integration key: 22 random base64url characters are 128 bits
 	MaxItems       = 50 // images, links, comments, labels
 	MaxTextLen     = 4096
 )
