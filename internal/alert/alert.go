@@ -118,13 +118,84 @@ const (
 	LogResponderRemoved = "StakeholderRemovedLogEntry"
 )
 
+// Log filter types: the categories of ilert's filterTypes, by which a timeline is filtered.
+// tocsin writes no entries of NOTIFICATIONS, CALL_ROUTING_EVENTS, CONNECTOR_EVENTS or
+// INCIDENT_COMMUNICATIONS yet, so filtering by them selects nothing.
+const (
+	FilterNotifications          = "NOTIFICATIONS"
+	FilterSourceEvents           = "ALERT_SOURCE_EVENTS"
+	FilterCallRouting            = "CALL_ROUTING_EVENTS"
+	FilterUpdates                = "ALERT_UPDATES"
+	FilterConnectorEvents        = "CONNECTOR_EVENTS"
+	FilterIncidentCommunications = "INCIDENT_COMMUNICATIONS"
+)
+
+// IsLogFilterType reports whether s is one of ilert's log filter types.
+func IsLogFilterType(s string) bool {
+	switch s {
+	case FilterNotifications, FilterSourceEvents, FilterCallRouting, FilterUpdates, FilterConnectorEvents,
+		FilterIncidentCommunications:
+		return true
+	}
+	return false
+}
+
+// sourceEventEntries is the one table of log filter categories: the log entry types that are
+// ALERT_SOURCE_EVENTS, and whether each is an ALERT_UPDATES entry too. Every type not listed
+// is ALERT_UPDATES only. FilterTypes and LogFilterFor both read it, so the categories an entry
+// shows and the entries a filter selects cannot disagree.
+var sourceEventEntries = []struct {
+	logEntryType string
+	alsoUpdate   bool
+}{
+	{LogReceived, false},
+	{LogSourceResponse, false},
+	{LogCommentBySystem, false},
+	{LogRouted, true},
+	{LogNotRouted, true},
+}
+
 // FilterTypes returns the log filter categories of a log entry type.
 func FilterTypes(logEntryType string) []string {
-	switch logEntryType {
-	case LogReceived, LogSourceResponse, LogCommentBySystem:
-		return []string{"ALERT_SOURCE_EVENTS"}
-	case LogRouted, LogNotRouted:
-		return []string{"ALERT_SOURCE_EVENTS", "ALERT_UPDATES"}
+	for _, e := range sourceEventEntries {
+		if e.logEntryType == logEntryType {
+			if e.alsoUpdate {
+				return []string{FilterSourceEvents, FilterUpdates}
+			}
+			return []string{FilterSourceEvents}
+		}
 	}
-	return []string{"ALERT_UPDATES"}
+	return []string{FilterUpdates}
+}
+
+// LogFilter is what a set of log filter types selects, in a form a query can use: the entries
+// whose type is in Types or, when Except is true, those whose type is not in Types. So
+// {Except: true} with no Types selects every entry and {} selects none.
+type LogFilter struct {
+	Types  []string
+	Except bool
+}
+
+// LogFilterFor returns the entries that filterTypes select: those with at least one of the
+// given categories (see FilterTypes). No filter types select every entry; unknown ones, and
+// the categories tocsin writes no entries of, select none.
+func LogFilterFor(filterTypes []string) LogFilter {
+	if len(filterTypes) == 0 {
+		return LogFilter{Except: true}
+	}
+	var sources, updates bool
+	for _, ft := range filterTypes {
+		sources = sources || ft == FilterSourceEvents
+		updates = updates || ft == FilterUpdates
+	}
+	// ALERT_UPDATES selects every type outside the table, which cannot be listed, so the
+	// filter then names the listed types it does not select; otherwise the ones it does.
+	f := LogFilter{Except: updates}
+	for _, e := range sourceEventEntries {
+		selected := sources || (updates && e.alsoUpdate)
+		if selected != f.Except {
+			f.Types = append(f.Types, e.logEntryType)
+		}
+	}
+	return f
 }

@@ -149,20 +149,13 @@ func (ev *Event) Validate() error {
 		return fault.Errorf("alertKey must be at most %d characters", MaxAlertKeyLen)
 	case len(ev.RoutingKey) > MaxKeyLen:
 		return fault.Errorf("routingKey must be at most %d characters", MaxKeyLen)
-	case len(ev.Images) > MaxItems || len(ev.Links) > MaxItems || len(ev.Comments) > MaxItems || len(ev.Labels) > MaxItems:
-		return fault.Errorf("images, links, comments and labels may have at most %d entries each", MaxItems)
+	case len(ev.Comments) > MaxItems || len(ev.Labels) > MaxItems:
+		return fault.Errorf("comments and labels may have at most %d entries each", MaxItems)
 	case ev.CustomDetails != nil && ev.CustomDetails[0] != '{':
 		return fault.Errorf("customDetails must be a JSON object")
 	}
-	for i, im := range ev.Images {
-		if im.Src == "" || len(im.Src) > MaxTextLen || len(im.Href) > MaxTextLen || len(im.Alt) > MaxTextLen {
-			return fault.Errorf("images[%d].src is required and each field must be at most %d characters", i, MaxTextLen)
-		}
-	}
-	for i, l := range ev.Links {
-		if l.Href == "" || len(l.Href) > MaxTextLen || len(l.Text) > MaxTextLen {
-			return fault.Errorf("links[%d].href is required and each field must be at most %d characters", i, MaxTextLen)
-		}
+	if err := ValidateAttachments(ev.Images, ev.Links); err != nil {
+		return err
 	}
 	for i, c := range ev.Comments {
 		if strings.TrimSpace(c.Content) == "" || len(c.Content) > MaxDetailsLen || len(c.Creator) > MaxTextLen {
@@ -176,6 +169,26 @@ func (ev *Event) Validate() error {
 	}
 	if ev.Type == EventComment && len(ev.Comments) == 0 && ev.Summary == "" && ev.Details == "" {
 		return fault.Errorf("a COMMENT event needs comments, a summary or details")
+	}
+	return nil
+}
+
+// ValidateAttachments reports the first rule images or links break: at most MaxItems of each,
+// an image needs a src and a link an href, and no field is longer than MaxTextLen bytes. Events
+// and alerts opened by hand attach them under the same rules.
+func ValidateAttachments(images []Image, links []Link) error {
+	if len(images) > MaxItems || len(links) > MaxItems {
+		return fault.Errorf("images and links may have at most %d entries each", MaxItems)
+	}
+	for i, im := range images {
+		if im.Src == "" || len(im.Src) > MaxTextLen || len(im.Href) > MaxTextLen || len(im.Alt) > MaxTextLen {
+			return fault.Errorf("images[%d].src is required and each field must be at most %d characters", i, MaxTextLen)
+		}
+	}
+	for i, l := range links {
+		if l.Href == "" || len(l.Href) > MaxTextLen || len(l.Text) > MaxTextLen {
+			return fault.Errorf("links[%d].href is required and each field must be at most %d characters", i, MaxTextLen)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -183,12 +184,17 @@ func (s *Server) createAlert(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case m.Summary == "":
 		return fault.Errorf("summary is required")
-	case len(m.Summary) > alert.MaxSummaryLen || len(m.Details) > alert.MaxDetailsLen:
-		return fault.Errorf("summary must be at most %d characters and details at most %d bytes", alert.MaxSummaryLen, alert.MaxDetailsLen)
+	case utf8.RuneCountInString(m.Summary) > alert.MaxSummaryLen:
+		return fault.Errorf("summary must be at most %d characters", alert.MaxSummaryLen)
+	case len(m.Details) > alert.MaxDetailsLen:
+		return fault.Errorf("details must be at most %d bytes", alert.MaxDetailsLen)
 	case b.AlertSource == nil || b.AlertSource.ID <= 0:
 		return fault.Errorf("alertSource.id is required")
-	case len(b.Images) > alert.MaxItems || len(b.Links) > alert.MaxItems || len(b.Responders) > alert.MaxItems:
-		return fault.Errorf("images, links and responders may have at most %d entries each", alert.MaxItems)
+	case len(b.Responders) > alert.MaxItems:
+		return fault.Errorf("responders may have at most %d entries", alert.MaxItems)
+	}
+	if err := alert.ValidateAttachments(m.Images, m.Links); err != nil {
+		return err
 	}
 	m.SourceID = b.AlertSource.ID
 	if b.EscalationPolicy != nil {
@@ -299,9 +305,6 @@ func (s *Server) commentAlert(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var logFilterTypes = map[string]bool{"NOTIFICATIONS": true, "ALERT_SOURCE_EVENTS": true, "CALL_ROUTING_EVENTS": true,
-	"ALERT_UPDATES": true, "CONNECTOR_EVENTS": true, "INCIDENT_COMMUNICATIONS": true}
-
 func (s *Server) alertLogEntries(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "id")
 	if err != nil {
@@ -313,7 +316,7 @@ func (s *Server) alertLogEntries(w http.ResponseWriter, r *http.Request) error {
 	}
 	types := multi(r, "filter-types")
 	for _, t := range types {
-		if !logFilterTypes[t] {
+		if !alert.IsLogFilterType(t) {
 			return fault.Errorf("filter-types %q is not a known log filter type", t)
 		}
 	}

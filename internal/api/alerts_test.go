@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/store"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
 )
 
@@ -131,7 +133,7 @@ func TestAlertsAPI(t *testing.T) {
 					t.Errorf("%s: status %d, want 400", b, status)
 				}
 			}
-			ts.must(t, 409, "POST", fmt.Sprintf("/api/alerts/%d/responders", a.ID), ts.AdminKey, fmt.Sprintf(`{"user":{"id":%d}}`, responder.ID))
+			ts.must(t, 400, "POST", fmt.Sprintf("/api/alerts/%d/responders", a.ID), ts.AdminKey, fmt.Sprintf(`{"user":{"id":%d}}`, responder.ID))
 			r := decodeAs[alert.Responder](t, ts.must(t, 201, "POST", fmt.Sprintf("/api/alerts/%d/responders", a.ID), ts.AdminKey, fmt.Sprintf(`{"user":{"id":%d}}`, ts.Admin.ID)))
 			if r.User.ID != ts.Admin.ID || r.Status != alert.Pending {
 				t.Fatalf("added responder: %+v", r)
@@ -154,5 +156,99 @@ func TestAlertsAPI(t *testing.T) {
 				t.Fatalf("unknown route: %+v", e)
 			}
 		})
+	})
+}
+
+// POST /api/alerts checks a manual alert as the Events API checks an event.
+func TestManualAlertValidation(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		f := storetest.NewFixture(t, ts.DB)
+		responder, _ := ts.user(t, auth.Responder)
+		body := func(extra string) string {
+			return fmt.Sprintf(`{"summary":"s","alertSource":{"id":%d}%s}`, f.Source.ID, extra)
+		}
+		summary := func(s string) string {
+			return fmt.Sprintf(`{"summary":%q,"alertSource":{"id":%d}}`, s, f.Source.ID)
+		}
+
+		t.Run("SummaryCountsCharacters", func(t *testing.T) {
+			long := strings.Repeat("é", alert.MaxSummaryLen) // twice as many bytes
+			a := decodeAs[alert.Alert](t, ts.must(t, 201, "POST", "/api/alerts", ts.AdminKey, summary(long)))
+			if a.Summary != long {
+				t.Fatalf("summary of %d characters stored as %d", alert.MaxSummaryLen, len([]rune(a.Summary)))
+			}
+			e := decodeAs[errorResp](t, ts.must(t, 400, "POST", "/api/alerts", ts.AdminKey, summary(long+"é")))
+			if !strings.Contains(e.Message, "summary") {
+				t.Fatalf("error %+v does not name the summary", e)
+			}
+		})
+		t.Run("RespondersDeduplicated", func(t *testing.T) {
+			b := body(fmt.Sprintf(`,"responders":[{"id":%d},{"user":{"id":%d}}]`, responder.ID, responder.ID))
+			a := decodeAs[alert.Alert](t, ts.must(t, 201, "POST", "/api/alerts", ts.AdminKey, b))
+			if len(a.Responders) != 1 || a.Responders[0].User.ID != responder.ID {
+				t.Fatalf("responders %+v, want user %d once", a.Responders, responder.ID)
+			}
+		})
+		t.Run("ValidAttachments", func(t *testing.T) {
+			b := body(`,"images":[{"src":"https://example.com/i.png","alt":"graph"}],"links":[{"href":"https://example.com","text":"runbook"}]`)
+			a := decodeAs[alert.Alert](t, ts.must(t, 201, "POST", "/api/alerts", ts.AdminKey, b))
+			if len(a.Images) != 1 || a.Images[0].Alt != "graph" || len(a.Links) != 1 || a.Links[0].Text != "runbook" {
+				t.Fatalf("attachments: %+v %+v", a.Images, a.Links)
+			}
+		})
+		long := strings.Repeat("x", alert.MaxTextLen+1)
+		bad := []struct{ name, body, want string }{
+			{"ErrImageWithoutSrc", body(`,"images":[{"href":"https://example.com"}]`), "images[0]"},
+			{"ErrImageSrcTooLong", body(`,"images":[{"src":"` + long + `"}]`), "images[0]"},
+			{"ErrLinkWithoutHref", body(`,"links":[{"href":"https://example.com"},{"text":"t"}]`), "links[1]"},
+			{"ErrLinkTextTooLong", body(`,"links":[{"href":"h","text":"` + long + `"}]`), "links[0]"},
+			{"ErrDetailsTooLong", body(`,"details":"` + strings.Repeat("x", alert.MaxDetailsLen+1) + `"`), "details"},
+		}
+		for _, tc := range bad {
+			t.Run(tc.name, func(t *testing.T) {
+				e := decodeAs[errorResp](t, ts.must(t, 400, "POST", "/api/alerts", ts.AdminKey, tc.body))
+				if !strings.Contains(e.Message, tc.want) {
+					t.Fatalf("error %+v, want one mentioning %q", e, tc.want)
+				}
+			})
+		}
+		n, err := ts.DB.CountAlerts(t.Context(), store.AlertFilter{})
+		if err != nil || n != 3 {
+			t.Fatalf("%d alerts (%v), want the 3 valid ones", n, err)
+		}
+	})
+}
+
+// A username that strconv.ParseInt would read as a number ("+7", "-3") still names its user.
+func TestUsernamesThatLookNumeric(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		f := storetest.NewFixture(t, ts.DB)
+		var users []auth.Account
+		for i, name := range []string{"+7", "-3"} {
+			u := auth.Account{FirstName: "Signed", LastName: name, Email: fmt.Sprintf("signed%d@example.com", i), Username: name, Role: auth.Responder}
+			if err := ts.DB.CreateAccount(t.Context(), &u, ""); err != nil {
+				t.Fatalf("create user %q: %v", name, err)
+			}
+			users = append(users, u)
+		}
+		a := decodeAs[alert.Alert](t, ts.must(t, 201, "POST", "/api/alerts", ts.AdminKey,
+			fmt.Sprintf(`{"summary":"s","alertSource":{"id":%d}}`, f.Source.ID)))
+		for _, u := range users {
+			got := decodeAs[alert.Alert](t, ts.must(t, 200, "PUT",
+				fmt.Sprintf("/api/alerts/%d/assign?user=%s", a.ID, url.QueryEscape(u.Username)), ts.AdminKey, nil))
+			if got.AssignedTo == nil || got.AssignedTo.ID != u.ID {
+				t.Fatalf("assign to %q: assigned to %+v, want user %d", u.Username, got.AssignedTo, u.ID)
+			}
+		}
+		ts.must(t, 204, "DELETE", fmt.Sprintf("/api/alerts/%d/responders/%s", a.ID, users[0].Username), ts.AdminKey, nil)
+		got := decodeAs[alert.Alert](t, ts.must(t, 200, "GET", fmt.Sprintf("/api/alerts/%d", a.ID), ts.AdminKey, nil))
+		if len(got.Responders) != 1 || got.Responders[0].User.ID != users[1].ID {
+			t.Fatalf("responders after removing %q: %+v", users[0].Username, got.Responders)
+		}
+		// An id still reads as an id, leading zeros and all.
+		ts.must(t, 204, "DELETE", fmt.Sprintf("/api/alerts/%d/responders/00%d", a.ID, users[1].ID), ts.AdminKey, nil)
+		ts.must(t, 400, "PUT", fmt.Sprintf("/api/alerts/%d/assign?user=%s", a.ID, url.QueryEscape("+8")), ts.AdminKey, nil)
 	})
 }

@@ -223,32 +223,25 @@ type ManualAlert struct {
 	Responders []int64
 }
 
-// CreateManualAlert opens an alert on behalf of a user. Returns Invalid for an unknown source,
-// policy or responder.
+// CreateManualAlert opens an alert on behalf of a user. A responder listed twice is added once.
+// Returns Invalid for an unknown source, policy or responder.
 func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Account) (alert.Alert, error) {
 	var id int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var srcPolicy int64
-		var rule, itype string
-		var config string
-		err := tx.QueryRowContext(ctx, `SELECT escalation_policy_id, integration_type, config FROM alert_sources WHERE id = $1`,
-			m.SourceID).Scan(&srcPolicy, &itype, &config)
-		if errors.Is(err, sql.ErrNoRows) {
+		src, err := findSource(ctx, tx, fmt.Sprintf("alertSource %d", m.SourceID), `id = $1`, m.SourceID)
+		if fault.Is(err, fault.NotFound) {
 			return fault.Errorf("alertSource %d does not exist", m.SourceID)
 		}
 		if err != nil {
-			return fmt.Errorf("store: manual alert source: %w", err)
+			return err
 		}
-		var src alert.Source
-		json.Unmarshal([]byte(config), &src)
-		rule = src.AlertPriorityRule
 		if m.PolicyID == 0 {
-			m.PolicyID = srcPolicy
-		} else if err := exists(ctx, tx, "escalation_policies", m.PolicyID); err != nil {
-			return fault.Errorf("escalationPolicy %d does not exist", m.PolicyID)
+			m.PolicyID = src.PolicyID
+		} else if err := checkPolicyExists(ctx, tx, m.PolicyID, fault.Invalid); err != nil {
+			return err
 		}
 		if m.Priority == "" {
-			m.Priority = alert.PriorityFor(&alert.Source{AlertPriorityRule: rule, IntegrationType: itype}, &alert.Event{})
+			m.Priority = alert.PriorityFor(src, &alert.Event{})
 		}
 		now := db.now()
 		key := auth.RandomToken(12)
@@ -260,7 +253,12 @@ func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Acco
 		if err := addLog(ctx, tx, id, now, alert.LogCreatedByUser, "Alert created by "+fullName(by), nil); err != nil {
 			return err
 		}
+		added := map[int64]bool{}
 		for _, uid := range m.Responders {
+			if added[uid] {
+				continue
+			}
+			added[uid] = true
 			if err := addResponder(ctx, tx, id, uid, now); err != nil {
 				return err
 			}
@@ -384,11 +382,14 @@ func (db *DB) CommentAlert(ctx context.Context, id int64, text string, by auth.A
 	return e, err
 }
 
-// AddResponder adds a user as a responder of an alert. Returns Conflict if they already are.
+// AddResponder adds a user as a responder of an alert. Returns NotFound if the alert does not
+// exist, Invalid if the user does not, and Conflict if they already are a responder.
 func (db *DB) AddResponder(ctx context.Context, id, userID int64, by auth.Account) (alert.Responder, error) {
 	var r alert.Responder
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := alertStatus(ctx, tx, id); err != nil {
+		// Locked, the alert cannot be deleted (with its source) before the insert, so a
+		// foreign-key failure there can only mean the user is gone.
+		if _, err := lockAlert(ctx, tx, id); err != nil {
 			return err
 		}
 		err := tx.QueryRowContext(ctx, `SELECT id, first_name, last_name FROM users WHERE id = $1`, userID).
@@ -426,23 +427,37 @@ func (db *DB) RemoveResponder(ctx context.Context, id, userID int64, by auth.Acc
 	})
 }
 
-// LogEntries returns an alert's timeline, oldest first, optionally only the given filter types.
+// LogEntries returns one page of an alert's timeline, oldest first: every entry, or only those
+// of the given log filter types (see alert.LogFilterFor). Returns NotFound if the alert does
+// not exist.
 func (db *DB) LogEntries(ctx context.Context, id int64, filterTypes []string, p Page) ([]alert.LogEntry, error) {
 	if _, err := alertStatus(ctx, db.read, id); err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id, created_at, type, text, vars FROM log_entries
-		WHERE alert_id = $1 ORDER BY id`, id)
+	f := alert.LogFilterFor(filterTypes)
+	if !f.Except && len(f.Types) == 0 {
+		return []alert.LogEntry{}, nil
+	}
+	q := `SELECT id, created_at, type, text, vars FROM log_entries WHERE alert_id = $1`
+	args := []any{id}
+	if len(f.Types) > 0 {
+		in := " IN "
+		if f.Except {
+			in = " NOT IN "
+		}
+		q += " AND type" + in + "(" + placeholders(2, len(f.Types)) + ")"
+		for _, t := range f.Types {
+			args = append(args, t)
+		}
+	}
+	args = append(args, p.Max, p.Start)
+	q += fmt.Sprintf(" ORDER BY id LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: log entries of alert %d: %w", id, err)
 	}
 	defer rows.Close()
-	want := map[string]bool{}
-	for _, f := range filterTypes {
-		want[f] = true
-	}
 	out := []alert.LogEntry{}
-	skipped := 0
 	for rows.Next() {
 		var e alert.LogEntry
 		var at int64
@@ -451,31 +466,17 @@ func (db *DB) LogEntries(ctx context.Context, id int64, filterTypes []string, p 
 			return nil, fmt.Errorf("store: scan log entry: %w", err)
 		}
 		e.AlertID, e.Timestamp, e.FilterTypes = id, fromMS(at), alert.FilterTypes(e.LogEntryType)
-		if len(want) > 0 && !anyIn(e.FilterTypes, want) {
-			continue
-		}
-		if skipped < p.Start {
-			skipped++
-			continue
-		}
 		if vars.Valid {
-			json.Unmarshal([]byte(vars.String), &e.Vars)
+			if err := json.Unmarshal([]byte(vars.String), &e.Vars); err != nil {
+				return nil, fmt.Errorf("store: vars of log entry %d: %w", e.ID, err)
+			}
 		}
 		out = append(out, e)
-		if len(out) == p.Max {
-			break
-		}
 	}
-	return out, rows.Err()
-}
-
-func anyIn(vals []string, set map[string]bool) bool {
-	for _, v := range vals {
-		if set[v] {
-			return true
-		}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: log entries of alert %d: %w", id, err)
 	}
-	return false
+	return out, nil
 }
 
 // lockAlert returns an alert's status and locks the alert until the transaction ends, so the
@@ -512,6 +513,8 @@ func addLog(ctx context.Context, q querier, alertID, now int64, typ, text string
 	return nil
 }
 
+// addResponder adds a pending responder to an alert the caller's transaction has created or
+// locked, so a foreign-key failure means the user does not exist.
 func addResponder(ctx context.Context, q querier, alertID, userID, now int64) error {
 	_, err := q.ExecContext(ctx, `INSERT INTO alert_responders (alert_id, user_id, status, created_at) VALUES ($1, $2, $3, $4)`,
 		alertID, userID, string(alert.Pending), now)
@@ -524,11 +527,6 @@ func addResponder(ctx context.Context, q querier, alertID, userID, now int64) er
 		return fmt.Errorf("store: add responder: %w", err)
 	}
 	return nil
-}
-
-func exists(ctx context.Context, q querier, table string, id int64) error {
-	var one int
-	return q.QueryRowContext(ctx, "SELECT 1 FROM "+table+" WHERE id = $1", id).Scan(&one)
 }
 
 func fullName(a auth.Account) string {

@@ -136,7 +136,7 @@ func checkAccount(a *auth.Account) error {
 	if a.Username == "current" || strings.ContainsRune(a.Username, '/') {
 		return fault.Errorf("username %q is reserved or contains '/'", a.Username)
 	}
-	if a.Username != "" && strings.Trim(a.Username, "0123456789") == "" {
+	if allDigits(a.Username) {
 		return fault.Errorf("username %q must not be a number: it would read as a user id", a.Username)
 	}
 	return nil
@@ -179,13 +179,23 @@ func (db *DB) AccountByUsername(ctx context.Context, username string) (auth.Acco
 	return a, nil
 }
 
-// AccountByRef returns the user named by ref: a numeric id, or else a username. checkAccount
-// keeps usernames from looking like ids, so the two never clash. Returns NotFound if there is none.
+// AccountByRef returns the user named by ref: an id when ref is all digits, or else a username.
+// checkAccount refuses all-digit usernames, so the two never clash; "+7" or "-3" are usernames.
+// Returns NotFound if there is none.
 func (db *DB) AccountByRef(ctx context.Context, ref string) (auth.Account, error) {
-	if id, err := strconv.ParseInt(ref, 10, 64); err == nil {
-		return db.Account(ctx, id)
+	if !allDigits(ref) {
+		return db.AccountByUsername(ctx, ref)
 	}
-	return db.AccountByUsername(ctx, ref)
+	id, err := strconv.ParseInt(ref, 10, 64)
+	if err != nil { // out of range: no user has this id
+		return auth.Account{}, fault.NotFoundf("user %s does not exist", ref)
+	}
+	return db.Account(ctx, id)
+}
+
+// allDigits reports whether s is a non-empty string of ASCII digits: how a user id reads.
+func allDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // ListAccounts returns one page of users in id order.
