@@ -253,6 +253,9 @@ func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Acco
 		if err := addLog(ctx, tx, id, now, alert.LogCreatedByUser, "Alert created by "+fullName(by), nil); err != nil {
 			return err
 		}
+		if err := insertStartTimers(ctx, tx, db.dialect, []int64{id}, now); err != nil {
+			return err
+		}
 		added := map[int64]bool{}
 		for _, uid := range m.Responders {
 			if added[uid] {
@@ -353,6 +356,14 @@ func (db *DB) AssignAlert(ctx context.Context, id, userID, policyID int64, by au
 			if err := addLog(ctx, tx, id, now, "AlertAssignedToPolicyLogEntry", fmt.Sprintf("Alert assigned to escalation policy %s by %s", name, fullName(by)),
 				map[string]string{"policyId": strconv.FormatInt(policyID, 10)}); err != nil {
 				return err
+			}
+			if from == alert.Pending { // escalate along the new policy from its first level
+				if err := stopEscalation(ctx, tx, []int64{id}, now); err != nil {
+					return err
+				}
+				if err := insertStartTimers(ctx, tx, db.dialect, []int64{id}, now); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

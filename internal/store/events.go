@@ -44,7 +44,7 @@ func (db *DB) ApplyEvents(ctx context.Context, works []EventWork) ([]EventResult
 	if errors.Is(err, errEventByEvent) {
 		err = db.inTx(ctx, func(tx *sql.Tx) error {
 			var err error
-			results, err = applyEach(ctx, tx, works, now)
+			results, err = applyEach(ctx, tx, db.dialect, works, now)
 			return err
 		})
 	}
@@ -58,9 +58,9 @@ func (db *DB) ApplyEvents(ctx context.Context, works []EventWork) ([]EventResult
 }
 
 // applyEach applies the events one at a time, with a statement or two per event.
-func applyEach(ctx context.Context, tx *sql.Tx, works []EventWork, now int64) ([]EventResult, error) {
+func applyEach(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now int64) ([]EventResult, error) {
 	results := make([]EventResult, len(works))
-	b := &batch{tx: tx, stmts: map[string]*sql.Stmt{}}
+	b := &batch{tx: tx, dialect: d, stmts: map[string]*sql.Stmt{}}
 	defer b.close()
 	for i := range works {
 		r, err := b.apply(ctx, works[i], now)
@@ -74,8 +74,9 @@ func applyEach(ctx context.Context, tx *sql.Tx, works []EventWork, now int64) ([
 
 // batch holds the statements of one group-commit transaction, each prepared once.
 type batch struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	tx      *sql.Tx
+	dialect Dialect
+	stmts   map[string]*sql.Stmt
 }
 
 func (b *batch) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -175,6 +176,9 @@ func (b *batch) apply(ctx context.Context, w EventWork, now int64) (EventResult,
 	case alert.ActResolve:
 		err = setAlertStatus(ctx, b.tx, open.ID, alert.Resolved, now)
 	}
+	if err == nil && res.Opened {
+		err = insertStartTimers(ctx, b.tx, b.dialect, []int64{res.AlertID}, now)
+	}
 	if err != nil {
 		return EventResult{}, err
 	}
@@ -248,7 +252,7 @@ func setAlertStatus(ctx context.Context, q querier, alertID int64, to alert.Stat
 	if err != nil {
 		return fmt.Errorf("store: set alert %d to %s: %w", alertID, to, err)
 	}
-	return nil
+	return stopEscalation(ctx, q, []int64{alertID}, now)
 }
 
 // jsonOrNull encodes v, or returns NULL for an empty value.

@@ -160,6 +160,23 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 	if err := insertLogs(ctx, tx, d, logs, now); err != nil {
 		return nil, err
 	}
+	var started, stopped []int64
+	for _, na := range inserts {
+		if na.state.status == alert.Pending {
+			started = append(started, na.state.id)
+		}
+	}
+	for _, st := range touched {
+		if st.accepted || st.resolved {
+			stopped = append(stopped, st.id)
+		}
+	}
+	if err := insertStartTimers(ctx, tx, d, started, now); err != nil {
+		return nil, err
+	}
+	if err := stopEscalation(ctx, tx, stopped, now); err != nil {
+		return nil, err
+	}
 	for i, st := range states {
 		if st != nil {
 			results[i].AlertID = st.id
