@@ -1,0 +1,364 @@
+// Package engine runs tocsin's future: it claims due timers (start, escalate, end an alert's
+// escalation) and due notifications (the outbox), works out who to page, and hands messages
+// to the channels. Everything it acts on is a row in the database, so a restart or a dead
+// replica loses nothing; on PostgreSQL several replicas share the work.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/escalation"
+	"github.com/tocsinhq/tocsin/internal/notify"
+	"github.com/tocsinhq/tocsin/internal/store"
+)
+
+// Delivery is one way to reach a user: a method, its target and the delay after the user is
+// paged (from the user's notification rules).
+type Delivery struct {
+	RuleID int64
+	Method notify.Method
+	Target string
+	Secret string
+	Delay  time.Duration
+}
+
+// Directory answers who a level pages and how each person wants to be reached.
+type Directory interface {
+	// OnCall maps each schedule to the user on call at t; a schedule with nobody is absent.
+	OnCall(ctx context.Context, scheduleIDs []int64, at time.Time) (map[int64]int64, error)
+	// TeamMembers returns the users of the teams, in a stable order, without repeats.
+	TeamMembers(ctx context.Context, teamIDs []int64) ([]int64, error)
+	// Deliveries returns each user's deliveries for an alert of priority p.
+	Deliveries(ctx context.Context, userIDs []int64, p alert.Priority) (map[int64][]Delivery, error)
+}
+
+// Links makes the signed accept and resolve links put in messages.
+type Links interface {
+	AlertURL(alertID int64) string
+	ActionURL(alertID, notificationID int64, action string) string
+}
+
+// Retry is the backoff of a failed delivery: exponential from Base, capped at Max, with full
+// jitter, for at most Attempts tries.
+type Retry struct {
+	Attempts int
+	Base     time.Duration
+	Max      time.Duration
+}
+
+// Options configure an Engine.
+type Options struct {
+	Store     *store.DB
+	Directory Directory
+	Channels  map[notify.Method]notify.Channel
+	Links     Links
+	Log       *slog.Logger
+	Now       func() time.Time
+	Lease     time.Duration // how long a claim holds before another replica may take over
+	Batch     int           // rows claimed at once
+	Retry     Retry
+	// Idle is the longest the loop sleeps when nothing is due and nothing wakes it: the bound
+	// on how soon a replica notices work another replica scheduled.
+	Idle time.Duration
+}
+
+// Engine is the loop. Create it with New and start it with Run.
+type Engine struct {
+	o    Options
+	wake chan struct{}
+	wg   sync.WaitGroup
+}
+
+// New checks the options and fills defaults.
+func New(o Options) *Engine {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Lease <= 0 {
+		o.Lease = 60 * time.Second
+	}
+	if o.Batch <= 0 {
+		o.Batch = 100
+	}
+	if o.Retry.Attempts <= 0 {
+		o.Retry = Retry{Attempts: 6, Base: 10 * time.Second, Max: 10 * time.Minute}
+	}
+	if o.Idle <= 0 {
+		o.Idle = time.Second
+	}
+	return &Engine{o: o, wake: make(chan struct{}, 1)}
+}
+
+// Wake makes the loop look for due work now: call it after committing work due at once.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works until ctx ends. Work that fell due while tocsin was down runs at once.
+func (e *Engine) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		busy := e.Tick(ctx)
+		if busy {
+			continue // there may be more due right away
+		}
+		wait := e.o.Idle
+		if next, err := e.o.Store.NextDue(ctx); err == nil && !next.IsZero() {
+			wait = min(wait, max(next.Sub(e.o.Now()), 0))
+		}
+		if wait <= 0 {
+			continue
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	e.wg.Wait()
+}
+
+// Tick runs what is due now, once: timers first, then notifications. It reports whether it
+// found a full batch of either (so more may be waiting). Tests drive the engine with it.
+func (e *Engine) Tick(ctx context.Context) bool {
+	now := e.o.Now()
+	timers, err := e.o.Store.ClaimTimers(ctx, now, now.Add(e.o.Lease), e.o.Batch)
+	if err != nil {
+		e.o.Log.Error("claim timers", "err", err)
+	}
+	for _, t := range timers {
+		if err := e.runTimer(ctx, t, now); err != nil {
+			e.o.Log.Error("timer failed; it runs again when its lease ends", "timer", t.ID, "alert", t.AlertID, "err", err)
+		}
+	}
+	outs, err := e.o.Store.ClaimNotifications(ctx, now, now.Add(e.o.Lease), e.o.Batch)
+	if err != nil {
+		e.o.Log.Error("claim notifications", "err", err)
+	}
+	e.send(ctx, outs, now)
+	return len(timers) == e.o.Batch || len(outs) == e.o.Batch
+}
+
+// send delivers claimed notifications, concurrently, and records each outcome.
+func (e *Engine) send(ctx context.Context, outs []store.Outgoing, now time.Time) {
+	var wg sync.WaitGroup
+	for _, o := range outs {
+		wg.Go(func() {
+			out := e.deliver(ctx, o, now)
+			if err := e.o.Store.FinishNotification(context.WithoutCancel(ctx), o, out); err != nil {
+				e.o.Log.Error("record notification", "notification", o.ID, "alert", o.AlertID, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) store.SendOutcome {
+	m := notify.Message{ID: o.ID, Attempt: o.Attempt, Method: notify.Method(o.Method), Target: o.Target, Secret: o.Secret,
+		UserID: o.UserID, UserName: o.UserName, AlertID: o.AlertID, Summary: o.Summary, Details: o.Details,
+		Priority: o.Priority, Status: o.Status, Source: o.Source, AlertKey: o.AlertKey, ReportAt: o.ReportAt}
+	if e.o.Links != nil {
+		m.AlertURL = e.o.Links.AlertURL(o.AlertID)
+		m.AcceptURL = e.o.Links.ActionURL(o.AlertID, o.ID, "accept")
+		m.ResolveURL = e.o.Links.ActionURL(o.AlertID, o.ID, "resolve")
+	}
+	who := o.UserName
+	if who == "" {
+		who = fmt.Sprintf("user %d", o.UserID)
+	}
+	ch, ok := e.o.Channels[m.Method]
+	var err error
+	if !ok || ch == nil {
+		err = fmt.Errorf("%w: %s", notify.ErrNotConfigured, m.Method)
+	} else {
+		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = ch.Send(sendCtx, m)
+		cancel()
+	}
+	if err == nil {
+		return store.SendOutcome{LogEntry: &alert.Entry{Type: LogNotification,
+			Text: fmt.Sprintf("Notified %s by %s at %s", who, m.Method, o.Target)}}
+	}
+	if notify.IsRetryable(err) && o.Attempt < e.o.Retry.Attempts {
+		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
+	}
+	return store.SendOutcome{Err: err, LogEntry: &alert.Entry{Type: LogNotification,
+		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, o.Target, o.Attempt, err)}}
+}
+
+// backoff is the wait before attempt n+1: exponential with full jitter.
+func (e *Engine) backoff(attempt int) time.Duration {
+	d := e.o.Retry.Base << min(attempt-1, 20)
+	if d > e.o.Retry.Max || d <= 0 {
+		d = e.o.Retry.Max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// Log entry types the engine writes.
+const (
+	LogNotification  = "NotificationLogEntry"
+	LogEscalated     = "AlertEscalatedToLevelLogEntry"
+	LogNobodyOnCall  = "NobodyOnCallLogEntry"
+	LogEscalationEnd = "AlertEscalationEndedLogEntry"
+)
+
+// runTimer works out a timer's outcome and writes it.
+func (e *Engine) runTimer(ctx context.Context, t store.Timer, now time.Time) error {
+	a, err := e.o.Store.Alert(ctx, t.AlertID)
+	if err != nil {
+		return err
+	}
+	out := store.TimerOutcome{}
+	if a.Status == alert.Pending {
+		policy, err := e.o.Store.Policy(ctx, a.EscalationPolicy.ID)
+		if err != nil {
+			return fmt.Errorf("policy of alert %d: %w", a.ID, err)
+		}
+		out, err = e.plan(ctx, &a, policy, t, now)
+		if err != nil {
+			return err
+		}
+	}
+	_, err = e.o.Store.CompleteTimer(ctx, t, out)
+	if err == nil && len(out.Notifications) > 0 {
+		e.Wake()
+	}
+	return err
+}
+
+// plan decides what a timer does to a pending alert.
+func (e *Engine) plan(ctx context.Context, a *alert.Alert, p *escalation.Policy, t store.Timer, now time.Time) (store.TimerOutcome, error) {
+	var out store.TimerOutcome
+	switch t.Kind {
+	case store.TimerEnd:
+		out.Log = append(out.Log, alert.Entry{Type: LogEscalationEnd, Text: "Escalation ended: nobody accepted the alert"})
+		return out, nil
+	case store.TimerStart:
+		if a.Priority == alert.Low { // low priority: the first level's users, by their low rules, no escalation
+			return out, e.notifyLevel(ctx, a, p, escalation.Step{}, now, &out)
+		}
+		step, delay := escalation.Start(p)
+		if delay > 0 {
+			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: step.Level, Round: step.Round, DueAt: now.Add(delay)}
+			return out, nil
+		}
+	}
+	step := escalation.Step{Level: t.Level, Round: t.Round}
+	// A level with nobody to page is skipped at once; a policy where every level is empty
+	// ends after one pass over its levels and rounds.
+	for range (len(p.EscalationRules) + 1) * (p.Frequency + 1) {
+		paged := len(out.Notifications)
+		if err := e.notifyLevel(ctx, a, p, step, now, &out); err != nil {
+			return out, err
+		}
+		next, wait, ok := escalation.After(p, step)
+		nobody := len(out.Notifications) == paged
+		switch {
+		case nobody && ok:
+			step = next
+			continue
+		case nobody:
+			out.Log = append(out.Log, alert.Entry{Type: LogEscalationEnd, Text: "Escalation ended: nobody was on call on any level"})
+		case ok:
+			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: next.Level, Round: next.Round, DueAt: now.Add(wait)}
+		default:
+			out.Next = &store.Timer{Kind: store.TimerEnd, DueAt: now.Add(wait)}
+		}
+		return out, nil
+	}
+	return out, nil
+}
+
+// notifyLevel adds the notifications of one level to out, with the level's log entries.
+func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.Policy, s escalation.Step, now time.Time, out *store.TimerOutcome) error {
+	if s.Level >= len(p.EscalationRules) {
+		return errors.New("escalation level out of range")
+	}
+	rule := p.EscalationRules[s.Level]
+	users, err := e.levelUsers(ctx, rule, now)
+	if err != nil {
+		return err
+	}
+	level := fmt.Sprintf("level %d", s.Level+1)
+	if s.Round > 0 {
+		level += fmt.Sprintf(" (repeat %d)", s.Round)
+	}
+	if len(users) == 0 {
+		out.Log = append(out.Log, alert.Entry{Type: LogNobodyOnCall, Text: "Nobody to notify on escalation " + level})
+		return nil
+	}
+	plans, err := e.o.Directory.Deliveries(ctx, users, a.Priority)
+	if err != nil {
+		return err
+	}
+	text := "Notifying escalation " + level
+	if s.Level > 0 || s.Round > 0 {
+		text = "Escalated to " + level
+	}
+	out.Log = append(out.Log, alert.Entry{Type: LogEscalated, Text: text, Vars: map[string]string{"level": fmt.Sprint(s.Level + 1)}})
+	for _, u := range users {
+		for _, d := range plans[u] {
+			out.Notifications = append(out.Notifications, store.NewNotification{UserID: u, RuleID: d.RuleID, Level: s.Level,
+				Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: now.Add(d.Delay)})
+		}
+	}
+	return nil
+}
+
+// levelUsers resolves a level's users, on-call users of its schedules and members of its
+// teams, in that order, each once.
+func (e *Engine) levelUsers(ctx context.Context, r escalation.Rule, now time.Time) ([]int64, error) {
+	seen := map[int64]bool{}
+	var users []int64
+	add := func(id int64) {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			users = append(users, id)
+		}
+	}
+	for _, u := range r.Users {
+		add(u.ID)
+	}
+	if len(r.Schedules) > 0 {
+		ids := make([]int64, len(r.Schedules))
+		for i, s := range r.Schedules {
+			ids[i] = s.ID
+		}
+		onCall, err := e.o.Directory.OnCall(ctx, ids, now)
+		if err != nil {
+			return nil, fmt.Errorf("on call: %w", err)
+		}
+		for _, id := range ids {
+			add(onCall[id])
+		}
+	}
+	if len(r.Teams) > 0 {
+		ids := make([]int64, len(r.Teams))
+		for i, t := range r.Teams {
+			ids[i] = t.ID
+		}
+		members, err := e.o.Directory.TeamMembers(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("team members: %w", err)
+		}
+		for _, id := range members {
+			add(id)
+		}
+	}
+	return users, nil
+}

@@ -1,0 +1,324 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/engine"
+	"github.com/tocsinhq/tocsin/internal/escalation"
+	"github.com/tocsinhq/tocsin/internal/notify"
+	"github.com/tocsinhq/tocsin/internal/store"
+	"github.com/tocsinhq/tocsin/internal/store/storetest"
+)
+
+// clock is a fake clock shared by the store and the engine.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// directory pages each user by the deliveries given, or by email at once.
+type directory struct {
+	onCall     map[int64]int64
+	deliveries map[int64][]engine.Delivery
+}
+
+func (d *directory) OnCall(_ context.Context, ids []int64, _ time.Time) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	for _, id := range ids {
+		if u, ok := d.onCall[id]; ok {
+			out[id] = u
+		}
+	}
+	return out, nil
+}
+
+func (d *directory) TeamMembers(context.Context, []int64) ([]int64, error) { return nil, nil }
+
+func (d *directory) Deliveries(_ context.Context, users []int64, p alert.Priority) (map[int64][]engine.Delivery, error) {
+	out := map[int64][]engine.Delivery{}
+	for _, u := range users {
+		if ds, ok := d.deliveries[u]; ok {
+			out[u] = ds
+		} else {
+			out[u] = []engine.Delivery{{Method: notify.Email, Target: fmt.Sprintf("user%d@example.com", u)}}
+		}
+	}
+	return out, nil
+}
+
+// recorder is a channel that records what it is asked to send, failing as told.
+type recorder struct {
+	mu   sync.Mutex
+	sent []notify.Message
+	fail func(m notify.Message) error
+}
+
+func (r *recorder) Send(_ context.Context, m notify.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		if err := r.fail(m); err != nil {
+			return err
+		}
+	}
+	r.sent = append(r.sent, m)
+	return nil
+}
+
+func (r *recorder) targets() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, m := range r.sent {
+		out = append(out, string(m.Method)+":"+m.Target)
+	}
+	return out
+}
+
+type world struct {
+	t      *testing.T
+	db     *store.DB
+	clock  *clock
+	dir    *directory
+	ch     *recorder
+	eng    *engine.Engine
+	users  []auth.Account
+	source *alert.Source
+}
+
+// newWorld makes users and a source whose policy has the given levels of users (by index).
+func newWorld(t *testing.T, db *store.DB, levels [][]int, timeout int, edit func(p *escalation.Policy)) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{t: t, db: db, clock: &clock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, dir: &directory{onCall: map[int64]int64{}, deliveries: map[int64][]engine.Delivery{}}, ch: &recorder{}}
+	db.Now = w.clock.Now
+	for i := range 4 {
+		u := auth.Account{FirstName: "U", LastName: fmt.Sprint(i), Email: fmt.Sprintf("u%d@example.com", i), Role: auth.User}
+		if err := db.CreateAccount(ctx, &u, ""); err != nil {
+			t.Fatal(err)
+		}
+		w.users = append(w.users, u)
+	}
+	p := &escalation.Policy{Name: "p", Frequency: 1}
+	for _, lv := range levels {
+		r := escalation.Rule{EscalationTimeout: timeout}
+		for _, i := range lv {
+			if i < 0 {
+				r.Schedules = append(r.Schedules, escalation.ScheduleRef{ID: int64(-i)})
+			} else {
+				r.Users = append(r.Users, auth.Ref{ID: w.users[i].ID})
+			}
+		}
+		p.EscalationRules = append(p.EscalationRules, r)
+	}
+	if edit != nil {
+		edit(p)
+	}
+	if err := db.CreatePolicy(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w.source = &alert.Source{Name: "s", IntegrationType: "API", EscalationPolicy: json.RawMessage(fmt.Sprintf(`{"id":%d}`, p.ID))}
+	if err := db.CreateSource(ctx, w.source); err != nil {
+		t.Fatal(err)
+	}
+	w.eng = engine.New(engine.Options{Store: db, Directory: w.dir, Now: w.clock.Now,
+		Channels: map[notify.Method]notify.Channel{notify.Email: w.ch, notify.SMS: w.ch},
+		Retry:    engine.Retry{Attempts: 3, Base: time.Minute, Max: 4 * time.Minute}})
+	return w
+}
+
+func (w *world) event(typ alert.EventType, key string, prio alert.Priority) store.EventResult {
+	w.t.Helper()
+	ev := alert.Event{Type: typ, AlertKey: key, Summary: "disk full", Priority: prio}
+	res, err := w.db.ApplyEvents(context.Background(), []store.EventWork{{Source: w.source, Event: &ev}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return res[0]
+}
+
+// at moves the clock to minute m after the start and runs what is due.
+func (w *world) at(m time.Duration) {
+	w.t.Helper()
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	w.clock.Add(start.Add(m*time.Minute).Sub(w.clock.Now()))
+	for w.eng.Tick(context.Background()) {
+	}
+}
+
+func (w *world) expect(want ...string) {
+	w.t.Helper()
+	if got := w.ch.targets(); strings.Join(got, " ") != strings.Join(want, " ") {
+		w.t.Fatalf("sent %v, want %v", got, want)
+	}
+}
+
+func (w *world) logTypes(alertID int64) []string {
+	entries, err := w.db.LogEntries(context.Background(), alertID, nil, store.Page{Max: 100})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.LogEntryType)
+	}
+	return out
+}
+
+func TestEscalation(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.expect(fmt.Sprintf("EMAIL:user%d@example.com", w.users[0].ID))
+		w.at(4)
+		w.expect(fmt.Sprintf("EMAIL:user%d@example.com", w.users[0].ID))
+		w.at(5) // level 1's timeout: level 2 is paged
+		w.expect(fmt.Sprintf("EMAIL:user%d@example.com", w.users[0].ID), fmt.Sprintf("EMAIL:user%d@example.com", w.users[1].ID))
+		w.at(10) // the last level's timeout: the escalation ends, nobody else is paged
+		w.at(60)
+		if n := len(w.ch.targets()); n != 2 {
+			t.Fatalf("%d messages, want 2", n)
+		}
+		types := strings.Join(w.logTypes(a.AlertID), " ")
+		for _, want := range []string{engine.LogEscalated, engine.LogNotification, engine.LogEscalationEnd} {
+			if !strings.Contains(types, want) {
+				t.Fatalf("timeline %s lacks %s", types, want)
+			}
+		}
+		ns, _ := db.Notifications(context.Background(), a.AlertID)
+		if len(ns) != 2 || ns[0].Status != store.NotificationSuccess || ns[1].User.ID != w.users[1].ID {
+			t.Fatalf("notifications: %+v", ns)
+		}
+	})
+}
+
+func TestAcceptStopsEverything(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		// User 0 asked for email at once and an SMS after 2 minutes.
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.Email, Target: "e0"}, {Method: notify.SMS, Target: "+4915100000000", Delay: 2 * time.Minute}}
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.expect("EMAIL:e0")
+		w.at(1)
+		if _, err := db.SetAlertStatus(context.Background(), a.AlertID, alert.Accepted, w.users[0]); err != nil {
+			t.Fatal(err)
+		}
+		w.at(2) // the SMS and level 2 would have gone out now
+		w.at(30)
+		w.expect("EMAIL:e0")
+		ns, _ := db.Notifications(context.Background(), a.AlertID)
+		if len(ns) != 1 {
+			t.Fatalf("the pending SMS must be cancelled: %+v", ns)
+		}
+	})
+}
+
+func TestDelayNobodyOnCallAndRepeat(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		// Level 1 is a schedule with nobody on call, level 2 user 2; delayMin 3, repeated once.
+		w := newWorld(t, db, [][]int{{-77}, {2}}, 5, func(p *escalation.Policy) {
+			p.DelayMin, p.Repeating, p.Frequency = 3, true, 1
+		})
+		u2 := fmt.Sprintf("EMAIL:user%d@example.com", w.users[2].ID)
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.at(2)
+		w.expect() // delayMin
+		w.at(3)    // level 1 has nobody: level 2 at once
+		w.expect(u2)
+		w.at(8) // repeat: level 1 (nobody) then level 2 again
+		w.expect(u2, u2)
+		w.at(13) // no more rounds
+		w.at(60)
+		w.expect(u2, u2)
+		if types := strings.Join(w.logTypes(a.AlertID), " "); !strings.Contains(types, engine.LogNobodyOnCall) {
+			t.Fatalf("timeline lacks nobody-on-call: %s", types)
+		}
+	})
+}
+
+func TestLowPriorityDoesNotEscalate(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		w.event(alert.EventAlert, "k", alert.Low)
+		w.at(0)
+		w.at(60)
+		w.expect(fmt.Sprintf("EMAIL:user%d@example.com", w.users[0].ID))
+	})
+}
+
+func TestRetriesAndFailures(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0, 1, 2}}, 5, nil)
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.Email, Target: "flaky"}}
+		w.dir.deliveries[w.users[1].ID] = []engine.Delivery{{Method: notify.Email, Target: "bounces"}}
+		w.dir.deliveries[w.users[2].ID] = []engine.Delivery{{Method: notify.Voice, Target: "+4915100000001"}} // no voice channel
+		tries := 0
+		w.ch.fail = func(m notify.Message) error {
+			switch m.Target {
+			case "flaky":
+				if tries++; tries < 3 {
+					return notify.Retryable(errors.New("try later"))
+				}
+			case "bounces":
+				return errors.New("550 no such user")
+			}
+			return nil
+		}
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.at(1)
+		w.at(3)
+		w.at(9)
+		w.expect("EMAIL:flaky")
+		ns, _ := db.Notifications(context.Background(), a.AlertID)
+		byTarget := map[string]store.Notification{}
+		for _, n := range ns {
+			byTarget[n.Target] = n
+		}
+		if n := byTarget["flaky"]; n.Status != store.NotificationSuccess || n.Attempt != 3 {
+			t.Fatalf("retried notification: %+v", n)
+		}
+		if n := byTarget["bounces"]; n.Status != store.NotificationError || !strings.Contains(n.ErrorMessage, "550") || n.Attempt != 1 {
+			t.Fatalf("permanent failure: %+v", n)
+		}
+		if n := byTarget["+4915100000001"]; n.Status != store.NotificationError || !strings.Contains(n.ErrorMessage, "not configured") {
+			t.Fatalf("unconfigured channel: %+v", n)
+		}
+	})
+}
+
+// Work that fell due while tocsin was down runs as soon as an engine starts.
+func TestOverdueWorkRunsAfterRestart(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		db := storetest.MustOpen(t, dsn)
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		db.Close()
+		// Restarted an hour later: level 2 was due at minute 5.
+		db2 := storetest.MustOpen(t, dsn)
+		db2.Now = w.clock.Now
+		w.clock.Add(time.Hour)
+		ch := &recorder{}
+		eng := engine.New(engine.Options{Store: db2, Directory: w.dir, Now: w.clock.Now, Channels: map[notify.Method]notify.Channel{notify.Email: ch}})
+		eng.Tick(context.Background())
+		if got := ch.targets(); len(got) != 1 || got[0] != fmt.Sprintf("EMAIL:user%d@example.com", w.users[1].ID) {
+			t.Fatalf("after restart: %v", got)
+		}
+	})
+}
