@@ -4,6 +4,7 @@ package notify
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -144,6 +145,42 @@ func RedactURL(raw string) string {
 	out := u.Scheme + "://" + u.Host
 	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		out += "/" + Redacted
+	}
+	return out
+}
+
+// URLSecrets lists the parts of raw that may be credentials, for Redact: the URL itself, its
+// user info (plain and as the Basic authorization it becomes), its path and query, and every
+// path segment and query value of six characters or more (tokens live in either).
+func URLSecrets(raw string) []string {
+	out := []string{raw}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return out
+	}
+	if u.User != nil {
+		pass, _ := u.User.Password()
+		userinfo := u.User.Username() + ":" + pass
+		out = append(out, u.User.String(), userinfo, pass,
+			base64.StdEncoding.EncodeToString([]byte(userinfo)))
+	}
+	if u.Path != "" && u.Path != "/" {
+		out = append(out, u.Path, u.EscapedPath())
+	}
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if len(seg) >= 6 {
+			out = append(out, seg, url.PathEscape(seg))
+		}
+	}
+	if u.RawQuery != "" {
+		out = append(out, u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				if len(v) >= 6 {
+					out = append(out, v, url.QueryEscape(v))
+				}
+			}
+		}
 	}
 	return out
 }
