@@ -65,6 +65,7 @@ func TestValidateWebhookURL(t *testing.T) {
 		"http://100.64.0.1/",
 		"http://[fd00::1]/",
 		"http://[::ffff:127.0.0.1]/",
+		"http://[64:ff9b::7f00:1]/", // NAT64 of 127.0.0.1
 		"http://localhost:8080/",
 		"http://api.localhost/",
 	}
@@ -78,6 +79,8 @@ func TestValidateWebhookURL(t *testing.T) {
 		"https://token@example.com/",
 		"http://169.254.169.254/latest/meta-data/",
 		"http://[fe80::1]/",
+		"http://[64:ff9b::a9fe:a9fe]/", // NAT64 of 169.254.169.254
+		"http://[2002:a9fe:a9fe::1]/",  // 6to4 of 169.254.169.254
 		"http://0.0.0.0/",
 		"http://[::]/",
 		"http://224.0.0.1/",

@@ -7,35 +7,8 @@ import (
 	"strings"
 
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/notify/netguard"
 )
-
-// internalPrefixes are address ranges that are not on the public internet but may hold a
-// self-hosted webhook receiver: loopback, RFC 1918 and RFC 6598 networks, IPv6 unique local
-// addresses. They are refused unless private webhooks are allowed.
-var internalPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("::1/128"),
-	netip.MustParsePrefix("fc00::/7"),
-}
-
-// forbiddenPrefixes are never a webhook's destination, allowed or not: "this network" and the
-// unspecified address (which connect to the local host), link-local ranges (where cloud
-// metadata services answer, 169.254.169.254), multicast, and reserved or benchmarking ranges.
-var forbiddenPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("224.0.0.0/4"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("::/128"),
-	netip.MustParsePrefix("fe80::/10"),
-	netip.MustParsePrefix("ff00::/8"),
-}
 
 // ValidateWebhookURL checks that raw may be a webhook's destination, as far as can be told
 // without resolving names: an absolute http or https URL, without user:password, whose host is
@@ -82,20 +55,20 @@ func ValidateWebhookURL(raw string, allowPrivate bool) error {
 	return nil
 }
 
+// checkWebhookAddr classifies addr as the sender's dialer does (netguard.Classify, which also
+// reads IPv4 addresses embedded in IPv6). Loopback, private and shared (CGNAT) addresses may
+// hold a self-hosted receiver and pass with allowPrivate; link-local addresses, where cloud
+// metadata services answer, and unspecified, multicast and reserved ones never pass.
 func checkWebhookAddr(raw string, addr netip.Addr, allowPrivate bool) error {
-	addr = addr.Unmap().WithZone("")
-	for _, p := range forbiddenPrefixes {
-		if p.Contains(addr) {
-			return fault.Errorf("webhook URL %q: %s is a link-local, unspecified, multicast or reserved address, which a webhook may not use", raw, addr)
-		}
-	}
-	if allowPrivate {
+	switch kind := netguard.Classify(addr.WithZone("")); kind {
+	case netguard.Public:
 		return nil
-	}
-	for _, p := range internalPrefixes {
-		if p.Contains(addr) {
-			return fault.Errorf("webhook URL %q: %s is a loopback or private address; private webhook addresses are not allowed on this server (TOCSIN_ALLOW_PRIVATE_WEBHOOKS)", raw, addr)
+	case netguard.Loopback, netguard.Private, netguard.Shared:
+		if allowPrivate {
+			return nil
 		}
+		return fault.Errorf("webhook URL %q: %s is a %s address; private webhook addresses are not allowed on this server (TOCSIN_ALLOW_PRIVATE_WEBHOOKS)", raw, addr, kind)
+	default:
+		return fault.Errorf("webhook URL %q: %s is a %s address, which a webhook may not use", raw, addr, kind)
 	}
-	return nil
 }
