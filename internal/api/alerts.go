@@ -24,6 +24,7 @@ func (s *Server) alertRoutes() {
 	s.handle("PUT /api/alerts/{id}/assign", auth.Respond, s.assignAlert)
 	s.handle("POST /api/alerts/{id}/comments", auth.Respond, s.commentAlert)
 	s.handle("GET /api/alerts/{id}/log-entries", auth.Read, s.alertLogEntries)
+	s.handle("GET /api/alerts/{id}/notifications", auth.Read, s.alertNotifications)
 	s.handle("POST /api/alerts/{id}/responders", auth.Respond, s.addResponder)
 	s.handle("DELETE /api/alerts/{id}/responders/{userID}", auth.Respond, s.removeResponder)
 }
@@ -220,6 +221,7 @@ func (s *Server) createAlert(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.wake()
 	if s.metrics != nil {
 		s.metrics.AlertsOpened.Inc()
 	}

@@ -59,8 +59,11 @@ func (s *Server) acceptEvent(w http.ResponseWriter, r *http.Request) error {
 		if res.AlertID != 0 {
 			resp.AlertURL = s.alertURL(res.AlertID)
 		}
-		if res.Opened && s.metrics != nil {
-			s.metrics.AlertsOpened.Inc()
+		if res.Opened {
+			s.wake()
+			if s.metrics != nil {
+				s.metrics.AlertsOpened.Inc()
+			}
 		}
 	}
 	if s.metrics != nil {

@@ -29,6 +29,10 @@ type Options struct {
 	// allowed above it). EventRate 0 switches the limit off.
 	EventRate  float64
 	EventBurst int
+	// LinkKey verifies the accept and resolve links in notifications (see auth.Links).
+	LinkKey []byte
+	// Wake tells the engine that work is due now (an alert opened); nil when no engine runs.
+	Wake func()
 }
 
 // Server is tocsin's HTTP API.
@@ -40,6 +44,8 @@ type Server struct {
 	publicURL string
 	limiter   *keyLimiter
 	sources   sourceCache
+	linkKey   []byte
+	wake      func()
 	mux       *http.ServeMux
 }
 
@@ -52,7 +58,12 @@ func New(o Options) *Server {
 		log:       o.Log,
 		publicURL: o.PublicURL,
 		limiter:   newKeyLimiter(o.EventRate, o.EventBurst),
+		linkKey:   o.LinkKey,
+		wake:      o.Wake,
 		mux:       http.NewServeMux(),
+	}
+	if s.wake == nil {
+		s.wake = func() {}
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -123,6 +134,10 @@ func (s *Server) routes() {
 	s.public("POST /api/v1/events", s.postEvent)
 	s.public("POST /api/v1/events/mqtt/{key}", s.postEvent)
 	s.public("POST /api/v1/events/kafka/{key}", s.postEvent)
+
+	// Accept and resolve links in notifications: a page, then the action.
+	s.public("GET /respond/{token}", s.respondByLink)
+	s.public("POST /respond/{token}", s.respondByLink)
 
 	s.identityRoutes()
 	s.configRoutes()

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 )
@@ -62,5 +63,34 @@ func TestRoleAllows(t *testing.T) {
 	}
 	if auth.Role("ROOT").Allows(auth.ReadSelf) {
 		t.Error("an unknown role must grant nothing")
+	}
+}
+
+func TestLinks(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Date(2026, 1, 1, 3, 0, 0, 0, time.UTC)
+	l := auth.Link{AlertID: 42, NotificationID: 7, Action: auth.LinkAccept, Expires: now.Add(time.Hour)}
+	token := auth.SignLink(key, l)
+	got, err := auth.ParseLink(key, token, now)
+	if err != nil || got.AlertID != 42 || got.NotificationID != 7 || got.Action != auth.LinkAccept {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	if _, err := auth.ParseLink(key, token, now.Add(time.Hour)); err == nil {
+		t.Fatal("an expired link was accepted")
+	}
+	if _, err := auth.ParseLink([]byte("another key, another server....."), token, now); err == nil {
+		t.Fatal("a link signed with another key was accepted")
+	}
+	// Changing any field breaks the signature: another alert, or resolve instead of accept.
+	for _, forged := range []string{
+		strings.Replace(token, "v1.42.", "v1.43.", 1),
+		strings.Replace(token, ".accept.", ".resolve.", 1),
+		token[:len(token)-2],
+		"",
+		"v1.42.7.accept",
+	} {
+		if _, err := auth.ParseLink(key, forged, now); err == nil {
+			t.Fatalf("forged token %q accepted", forged)
+		}
 	}
 }

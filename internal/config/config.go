@@ -23,6 +23,31 @@ type Serve struct {
 	AdminEmail      string
 	ShutdownTimeout time.Duration
 	LogLevel        string
+	LinkTTL         time.Duration
+
+	SMTP   SMTP
+	Twilio Twilio
+	// AllowPrivateWebhooks lets webhook contacts point at loopback and private addresses
+	// (a self-hosted receiver on the same network); off by default against SSRF.
+	AllowPrivateWebhooks bool
+}
+
+// SMTP configures the EMAIL channel; it is off while Host is empty.
+type SMTP struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	From     string
+	TLS      string // none, starttls or tls
+}
+
+// Twilio configures the SMS and VOICE channels; they are off while AccountSID is empty.
+type Twilio struct {
+	AccountSID string
+	AuthToken  string
+	From       string
+	BaseURL    string
 }
 
 // DefaultDB is the SQLite file used when --db is not given.
@@ -39,6 +64,18 @@ func ServeFlags(fs *flag.FlagSet) *Serve {
 	fs.StringVar(&c.AdminEmail, "admin-email", "admin@localhost", "email of the administrator created on an empty database")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.LinkTTL, "link-ttl", 24*time.Hour, "how long the accept and resolve links in notifications stay valid")
+	fs.StringVar(&c.SMTP.Host, "smtp-host", "", "SMTP server for email notifications (email is off without it)")
+	fs.IntVar(&c.SMTP.Port, "smtp-port", 587, "SMTP port")
+	fs.StringVar(&c.SMTP.Username, "smtp-username", "", "SMTP user name")
+	fs.StringVar(&c.SMTP.Password, "smtp-password", "", "SMTP password (or TOCSIN_SMTP_PASSWORD_FILE)")
+	fs.StringVar(&c.SMTP.From, "smtp-from", "", "sender address of notification emails")
+	fs.StringVar(&c.SMTP.TLS, "smtp-tls", "starttls", "none, starttls or tls")
+	fs.StringVar(&c.Twilio.AccountSID, "twilio-account-sid", "", "Twilio account SID for SMS and voice (off without it)")
+	fs.StringVar(&c.Twilio.AuthToken, "twilio-auth-token", "", "Twilio auth token (or TOCSIN_TWILIO_AUTH_TOKEN_FILE)")
+	fs.StringVar(&c.Twilio.From, "twilio-from", "", "the phone number SMS and calls come from, in E.164")
+	fs.StringVar(&c.Twilio.BaseURL, "twilio-base-url", "https://api.twilio.com", "Twilio's API, or a compatible service")
+	fs.BoolVar(&c.AllowPrivateWebhooks, "allow-private-webhooks", false, "let webhook contacts use loopback and private addresses")
 	return c
 }
 
@@ -69,6 +106,21 @@ func (c *Serve) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.EventRate < 0 || c.EventBurst < 1 {
 		return errors.New("--event-rate must be 0 or more and --event-burst 1 or more")
+	}
+	if c.LinkTTL < time.Minute || c.LinkTTL > 30*24*time.Hour {
+		return errors.New("--link-ttl must be between 1m and 720h")
+	}
+	for _, secret := range []struct {
+		dst  *string
+		name string
+	}{{&c.SMTP.Password, "smtp-password"}, {&c.Twilio.AuthToken, "twilio-auth-token"}} {
+		if file := os.Getenv(EnvName(secret.name) + "_FILE"); file != "" && *secret.dst == "" {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", EnvName(secret.name), err)
+			}
+			*secret.dst = strings.TrimSpace(string(b))
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -278,34 +278,42 @@ func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Acco
 // Accepting an accepted alert or resolving a resolved one changes nothing; changing a resolved
 // alert is Invalid.
 func (db *DB) SetAlertStatus(ctx context.Context, id int64, to alert.Status, by auth.Account) (alert.Alert, error) {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		from, err := lockAlert(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		changed, err := alert.CanTransition(from, to)
-		if err != nil || !changed {
-			return err
-		}
-		now := db.now()
-		if err := setAlertStatus(ctx, tx, id, to, now); err != nil {
-			return err
-		}
-		if to == alert.Accepted {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO alert_responders (alert_id, user_id, status, accepted_at, created_at)
-				VALUES ($1, $2, $3, $4, $4) ON CONFLICT (alert_id, user_id) DO UPDATE SET status = excluded.status,
-				accepted_at = excluded.accepted_at`, id, by.ID, string(alert.Accepted), now); err != nil {
-				return fmt.Errorf("store: record responder: %w", err)
-			}
-		}
-		verb := map[alert.Status]string{alert.Accepted: "accepted", alert.Resolved: "resolved"}[to]
-		return addLog(ctx, tx, id, now, alert.LogUserResponse, "Alert "+verb+" by "+fullName(by),
-			map[string]string{"userId": strconv.FormatInt(by.ID, 10)})
-	})
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return respond(ctx, tx, id, to, by, "", db.now()) })
 	if err != nil {
 		return alert.Alert{}, err
 	}
 	return db.Alert(ctx, id)
+}
+
+// respond accepts or resolves an alert for a user; via says how, when not through the API
+// ("email link", "SMS", "voice call").
+func respond(ctx context.Context, tx *sql.Tx, id int64, to alert.Status, by auth.Account, via string, now int64) error {
+	from, err := lockAlert(ctx, tx, id)
+	if err != nil {
+		return err
+	}
+	changed, err := alert.CanTransition(from, to)
+	if err != nil || !changed {
+		return err
+	}
+	if err := setAlertStatus(ctx, tx, id, to, now); err != nil {
+		return err
+	}
+	if to == alert.Accepted {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_responders (alert_id, user_id, status, accepted_at, created_at)
+			VALUES ($1, $2, $3, $4, $4) ON CONFLICT (alert_id, user_id) DO UPDATE SET status = excluded.status,
+			accepted_at = excluded.accepted_at`, id, by.ID, string(alert.Accepted), now); err != nil {
+			return fmt.Errorf("store: record responder: %w", err)
+		}
+	}
+	verb := map[alert.Status]string{alert.Accepted: "accepted", alert.Resolved: "resolved"}[to]
+	text := "Alert " + verb + " by " + fullName(by)
+	vars := map[string]string{"userId": strconv.FormatInt(by.ID, 10)}
+	if via != "" {
+		text += " by " + via
+		vars["via"] = via
+	}
+	return addLog(ctx, tx, id, now, alert.LogUserResponse, text, vars)
 }
 
 // AssignAlert assigns an open alert to a user (who becomes a responder) and/or moves it to

@@ -364,3 +364,29 @@ func (db *DB) Notifications(ctx context.Context, alertID int64) ([]Notification,
 	}
 	return out, rows.Err()
 }
+
+// TeamMemberIDs returns the members of the teams, by team and then user id, each once.
+func (db *DB) TeamMemberIDs(ctx context.Context, teamIDs []int64) ([]int64, error) {
+	if len(teamIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT user_id FROM team_members WHERE team_id IN (`+
+		placeholders(1, len(teamIDs))+`) ORDER BY team_id, user_id`, anys(teamIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: team members: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: scan team member: %w", err)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, rows.Err()
+}
