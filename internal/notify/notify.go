@@ -151,7 +151,7 @@ func RedactURL(raw string) string {
 
 // URLSecrets lists the parts of raw that may be credentials, for Redact: the URL itself, its
 // user info (plain and as the Basic authorization it becomes), its path and query, and every
-// path segment and query value of six characters or more (tokens live in either).
+// path segment and query value that looks like a token (services put tokens in either).
 func URLSecrets(raw string) []string {
 	out := []string{raw}
 	u, err := url.Parse(raw)
@@ -168,7 +168,7 @@ func URLSecrets(raw string) []string {
 		out = append(out, u.Path, u.EscapedPath())
 	}
 	for seg := range strings.SplitSeq(u.Path, "/") {
-		if len(seg) >= 6 {
+		if looksLikeToken(seg) {
 			out = append(out, seg, url.PathEscape(seg))
 		}
 	}
@@ -176,11 +176,25 @@ func URLSecrets(raw string) []string {
 		out = append(out, u.RawQuery)
 		for _, vs := range u.Query() {
 			for _, v := range vs {
-				if len(v) >= 6 {
+				if looksLikeToken(v) {
 					out = append(out, v, url.QueryEscape(v))
 				}
 			}
 		}
 	}
 	return out
+}
+
+// looksLikeToken tells a credential ("B07XJ2K9Q", "3f9a…", a long random string) from a word
+// ("webhook", "alerts") that redacting would only garble the error message with.
+func looksLikeToken(s string) bool {
+	if len(s) >= 16 {
+		return true
+	}
+	if len(s) < 8 {
+		return false
+	}
+	return strings.ContainsAny(s, "0123456789") && strings.IndexFunc(s, func(r rune) bool {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+	}) >= 0
 }

@@ -321,3 +321,12 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+func TestSendErrorNamesPlainPath(t *testing.T) {
+	// Words in the path are not tokens: redacting them would garble the message.
+	srv, _ := receiver(t, http.StatusServiceUnavailable, "maintenance")
+	err := mustNew(t, webhook.Config{AllowPrivate: true}).Send(context.Background(), message(srv.URL+"/webhook/alerts"))
+	if err == nil || !strings.HasPrefix(err.Error(), "webhook http://127.0.0.1:") || !strings.Contains(err.Error(), "answered 503: maintenance") {
+		t.Fatalf("err = %v", err)
+	}
+}
