@@ -140,6 +140,7 @@ func (s *Server) routes() {
 	s.public("POST /respond/{token}", s.respondByLink)
 
 	s.identityRoutes()
+	s.contactRoutes()
 	s.configRoutes()
 	s.alertRoutes()
 
