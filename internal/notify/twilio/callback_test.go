@@ -1,6 +1,7 @@
 package twilio_test
 
 import (
+	"encoding/xml"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -271,4 +272,34 @@ func TestSMSBody(t *testing.T) {
 			t.Fatalf("SMSBody = %q", got)
 		}
 	})
+}
+
+func TestSMSReplyResponse(t *testing.T) {
+	for _, tt := range []struct {
+		action string
+		alert  int64
+		ok     bool
+		want   string
+	}{
+		{twilio.ActionAccept, 42, true, "tocsin: alert 42 accepted."},
+		{twilio.ActionResolve, 42, true, "tocsin: alert 42 resolved."},
+		{twilio.ActionAccept, 42, false, "could not be accepted"},
+		{twilio.ActionResolve, 7, false, "alert 7 could not be resolved"},
+		{twilio.ActionAccept, 0, false, "no alert you were paged for is open"},
+		{"", 0, false, "reply 1 to accept or 2 to resolve"},
+	} {
+		s := twilio.SMSReplyResponse(tt.action, tt.alert, tt.ok)
+		var doc struct {
+			Message []string `xml:"Message"`
+			Say     []string `xml:"Say"`
+		}
+		d := xml.NewDecoder(strings.NewReader(s))
+		d.Strict = true
+		if err := d.Decode(&doc); err != nil {
+			t.Fatalf("SMSReplyResponse is not XML: %v\n%s", err, s)
+		}
+		if len(doc.Message) != 1 || len(doc.Say) != 0 || !strings.Contains(doc.Message[0], tt.want) {
+			t.Errorf("SMSReplyResponse(%q, %d, %v) = %s, want one <Message> with %q", tt.action, tt.alert, tt.ok, s, tt.want)
+		}
+	}
 }

@@ -120,6 +120,7 @@ type response struct {
 	XMLName xml.Name  `xml:"Response"`
 	Gather  *gather   `xml:"Gather,omitempty"`
 	Say     []say     `xml:"Say"`
+	Message []string  `xml:"Message"`
 	Hangup  *struct{} `xml:"Hangup,omitempty"`
 }
 
@@ -203,4 +204,27 @@ func GatherResponse(action string, ok bool) string {
 		text = "That key is not an option. The alert is unchanged. Goodbye."
 	}
 	return response{Say: []say{{Text: text}}, Hangup: &struct{}{}}.String()
+}
+
+// SMSReplyResponse is the TwiML answered to an incoming SMS (SMSReplyPath): a text back saying
+// whether action was carried out on alert (ok), or how to answer when action is "". An alert of
+// 0 means none was found for the sender.
+func SMSReplyResponse(action string, alert int64, ok bool) string {
+	id := strconv.FormatInt(alert, 10)
+	var text string
+	switch {
+	case action == "":
+		text = "tocsin: reply 1 to accept or 2 to resolve; add the alert number if you were paged for several (\"1 42\")."
+	case alert == 0:
+		text = "tocsin: no alert you were paged for is open."
+	case ok && action == ActionAccept:
+		text = "tocsin: alert " + id + " accepted."
+	case ok && action == ActionResolve:
+		text = "tocsin: alert " + id + " resolved."
+	case action == ActionAccept:
+		text = "tocsin: alert " + id + " could not be accepted; it may already be accepted or resolved."
+	default:
+		text = "tocsin: alert " + id + " could not be resolved; it may already be resolved."
+	}
+	return response{Message: []string{text}}.String()
 }
