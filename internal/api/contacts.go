@@ -30,6 +30,18 @@ func (s *Server) contactOwner(r *http.Request) (int64, error) {
 	return a.ID, nil
 }
 
+// ownedID reads a request on one of a user's contacts or preferences: the owner named by {uid}
+// (contactOwner) and the {id}.
+func (s *Server) ownedID(r *http.Request) (uid, id int64, err error) {
+	if uid, err = s.contactOwner(r); err != nil {
+		return 0, 0, err
+	}
+	if id, err = pathID(r, "id"); err != nil {
+		return 0, 0, err
+	}
+	return uid, id, nil
+}
+
 // allowPrivateWebhooks reports whether TOCSIN_ALLOW_PRIVATE_WEBHOOKS allows webhook contacts
 // on loopback and private addresses. It is read on each request, like the sender's own switch.
 func allowPrivateWebhooks() bool {
@@ -140,11 +152,7 @@ func (s *Server) createContact(kind contact.Kind) handlerFunc {
 
 func (s *Server) getContact(kind contact.Kind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}
@@ -161,11 +169,7 @@ func (s *Server) getContact(kind contact.Kind) handlerFunc {
 // primary flag is kept unless the body sets it.
 func (s *Server) updateContact(kind contact.Kind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}
@@ -198,11 +202,7 @@ func (s *Server) updateContact(kind contact.Kind) handlerFunc {
 // deleteContact removes a contact; a contact a notification rule uses is refused (400).
 func (s *Server) deleteContact(kind contact.Kind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}

@@ -121,11 +121,7 @@ func (s *Server) createRule(kind contact.RuleKind) handlerFunc {
 
 func (s *Server) getRule(kind contact.RuleKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}
@@ -141,11 +137,7 @@ func (s *Server) getRule(kind contact.RuleKind) handlerFunc {
 // updateRule replaces a preference's method, contact, type and minutes.
 func (s *Server) updateRule(kind contact.RuleKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}
@@ -165,11 +157,7 @@ func (s *Server) updateRule(kind contact.RuleKind) handlerFunc {
 
 func (s *Server) deleteRule(kind contact.RuleKind) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		uid, err := s.contactOwner(r)
-		if err != nil {
-			return err
-		}
-		id, err := pathID(r, "id")
+		uid, id, err := s.ownedID(r)
 		if err != nil {
 			return err
 		}

@@ -5,18 +5,19 @@ import (
 	"strings"
 
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/notify"
 )
 
-// Method is how a rule reaches its user. EMAIL, SMS, VOICE and WEBHOOK are delivered (their
-// values are those of notify.Method); PUSH, WHATSAPP and TELEGRAM are ilert's and are stored
-// so that ilert configurations carry over, but tocsin has no channel for them yet.
-type Method string
+// Method is how a rule reaches its user: notify's methods, which tocsin delivers (EMAIL, SMS,
+// VOICE, WEBHOOK), and ilert's PUSH, WHATSAPP and TELEGRAM, which are stored so that ilert
+// configurations carry over but have no channel yet.
+type Method = notify.Method
 
 const (
-	Email    Method = "EMAIL"
-	SMS      Method = "SMS"
-	Voice    Method = "VOICE"
-	Webhook  Method = "WEBHOOK"
+	Email           = notify.Email
+	SMS             = notify.SMS
+	Voice           = notify.Voice
+	Webhook         = notify.Webhook
 	Push     Method = "PUSH"
 	WhatsApp Method = "WHATSAPP"
 	Telegram Method = "TELEGRAM"
