@@ -464,3 +464,41 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// FirstGap returns the first stretch in which nobody is on call within the period by which
+// ilert's abort-on-gaps judges a schedule, and false when there is none. For a STATIC
+// schedule the period runs from its first shift's start to its last shift's end. For a
+// RECURRING one it starts at now, or at the first layer's start when that is later, and
+// lasts four weeks or one full turn of the longest layer (every user once), whichever is
+// longer, up to a year. Overrides do not count.
+func FirstGap(s *Schedule, now time.Time) (Shift, bool, error) {
+	p, err := Compile(s, nil)
+	if err != nil {
+		return Shift{}, false, err
+	}
+	var from, until time.Time
+	if len(p.static) > 0 {
+		from, until = p.static[0].Start, p.static[0].End
+		for _, sh := range p.static {
+			until = maxTime(until, sh.End)
+		}
+	} else {
+		from = now
+		span := 28 * 24 * time.Hour
+		for i, lp := range p.layers {
+			if i == 0 || lp.start.Before(from) {
+				from = maxTime(now, lp.start)
+			}
+			turn := lp.step
+			if lp.days > 0 {
+				turn = time.Duration(lp.days) * 24 * time.Hour
+			}
+			span = max(span, min(turn*time.Duration(len(lp.users)), MaxRotation))
+		}
+		until = from.Add(span)
+	}
+	if gaps := p.Gaps(from, until); len(gaps) > 0 {
+		return gaps[0], true, nil
+	}
+	return Shift{}, false, nil
+}

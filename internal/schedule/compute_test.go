@@ -361,3 +361,35 @@ func TestWallDSTResolution(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstGap(t *testing.T) {
+	byName := map[string]*schedule.Schedule{}
+	for _, c := range shiftCases(t) {
+		byName[c.name] = c.s
+	}
+	cases := []struct {
+		schedule, now, want string // want "" means no gap
+	}{
+		{"Sydney nights and weekends over days, across spring forward", "2024-10-01 00:00", ""},
+		{"Sydney weekday nights 18:00–08:00 leave gaps, across fall back", "2024-04-03 12:00", "gap 04-03 12:00 AEDT → 04-03 18:00 AEDT"},
+		{"Berlin daily 09:00 handoff stays 09:00 across spring forward", "2024-03-01 00:00", ""}, // judged from the first layer's start
+		{"Berlin daily 09:00 handoff stays 09:00 across spring forward", "2024-03-26 00:00", ""},
+		{"Kolkata PT8H across midnight, a lunch layer over it, a layer end, gaps", "2024-01-01 07:00", "gap 01-03 06:00 IST → 01-09 12:00 IST"},
+		{"Kolkata static shifts with a gap and an override across it", "2030-01-01 00:00", "gap 02-03 09:00 IST → 02-04 09:00 IST"}, // overrides do not count, and now does not matter
+	}
+	for _, c := range cases {
+		s := byName[c.schedule]
+		gap, found, err := schedule.FirstGap(s, local(t, s.Timezone, c.now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		loc, _ := schedule.LoadLocation(s.Timezone)
+		got := ""
+		if found {
+			got = render([]schedule.Shift{gap}, loc)[0]
+		}
+		if got != c.want {
+			t.Errorf("%s at %s: FirstGap = %q, want %q", c.schedule, c.now, got, c.want)
+		}
+	}
+}
