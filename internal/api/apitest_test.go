@@ -33,13 +33,23 @@ type testServer struct {
 // the test ends. Warnings and errors the server logs go to the test's output.
 func newTestServer(t *testing.T, dsn string) *testServer {
 	t.Helper()
+	return newTestServerWith(t, dsn, nil)
+}
+
+// newTestServerWith is newTestServer with options edited by edit.
+func newTestServerWith(t *testing.T, dsn string, edit func(*api.Options)) *testServer {
+	t.Helper()
 	db := storetest.MustOpen(t, dsn)
 	m := metrics.New()
 	c := ingest.New(db, m, ingest.Options{})
 	var h http.Handler
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	h = api.New(api.Options{Store: db, Ingest: c, Metrics: m, PublicURL: hs.URL,
-		Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	o := api.Options{Store: db, Ingest: c, Metrics: m, PublicURL: hs.URL,
+		Log: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if edit != nil {
+		edit(&o)
+	}
+	h = api.New(o)
 	t.Cleanup(func() {
 		hs.Close()
 		c.Close()

@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -40,13 +39,6 @@ func (s *Server) ownedID(r *http.Request) (uid, id int64, err error) {
 		return 0, 0, err
 	}
 	return uid, id, nil
-}
-
-// allowPrivateWebhooks reports whether TOCSIN_ALLOW_PRIVATE_WEBHOOKS allows webhook contacts
-// on loopback and private addresses. It is read on each request, like the sender's own switch.
-func allowPrivateWebhooks() bool {
-	ok, _ := strconv.ParseBool(os.Getenv("TOCSIN_ALLOW_PRIVATE_WEBHOOKS"))
-	return ok
 }
 
 // contactInput is what a client may write on a contact. ilert's read-only id and status are
@@ -100,11 +92,11 @@ func viewContact(c contact.Contact, showSecret bool) any {
 
 // checkWebhookTarget applies the server's rule on private addresses to a webhook's target
 // before the store's own checks.
-func checkWebhookTarget(kind contact.Kind, target string) error {
+func (s *Server) checkWebhookTarget(kind contact.Kind, target string) error {
 	if kind != contact.KindWebhook {
 		return nil
 	}
-	return contact.ValidateWebhookURL(strings.TrimSpace(target), allowPrivateWebhooks())
+	return contact.ValidateWebhookURL(strings.TrimSpace(target), s.allowPrivateWebhooks)
 }
 
 func (s *Server) listContacts(kind contact.Kind) handlerFunc {
@@ -137,7 +129,7 @@ func (s *Server) createContact(kind contact.Kind) handlerFunc {
 		if err := decodeJSON(r, &b); err != nil {
 			return err
 		}
-		if err := checkWebhookTarget(kind, b.Target); err != nil {
+		if err := s.checkWebhookTarget(kind, b.Target); err != nil {
 			return err
 		}
 		c := contact.Contact{UserID: uid, Kind: kind, Target: b.Target, RegionCode: b.RegionCode, Primary: b.Primary != nil && *b.Primary}
@@ -181,7 +173,7 @@ func (s *Server) updateContact(kind contact.Kind) handlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := checkWebhookTarget(kind, b.Target); err != nil {
+		if err := s.checkWebhookTarget(kind, b.Target); err != nil {
 			return err
 		}
 		c := contact.Contact{ID: id, UserID: uid, Kind: kind, Target: b.Target, RegionCode: b.RegionCode, Primary: old.Primary}

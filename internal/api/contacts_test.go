@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"github.com/tocsinhq/tocsin/internal/api"
 	"strings"
 	"testing"
 
@@ -222,7 +223,9 @@ func TestWebhookContactAddresses(t *testing.T) {
 		ts.wantError(t, 400, "INVALID_INPUT", "PUT", fmt.Sprintf("%s/%d", path, idOf(good)), key, `{"target":"http://10.0.0.1/"}`)
 
 		t.Run("AllowPrivate", func(t *testing.T) {
-			t.Setenv("TOCSIN_ALLOW_PRIVATE_WEBHOOKS", "true")
+			ts := newTestServerWith(t, storetest.SQLiteDSN(t), func(o *api.Options) { o.AllowPrivateWebhooks = true })
+			me, key := ts.user(t, auth.User)
+			path := contactsOf(me.ID, "webhooks")
 			for _, u := range []string{"http://127.0.0.1:8080/hook", "http://10.0.0.1/hook", "http://[::1]/hook", "http://localhost/hook"} {
 				ts.created(t, path, key, map[string]string{"target": u})
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/ingest"
 	"github.com/tocsinhq/tocsin/internal/metrics"
+	"github.com/tocsinhq/tocsin/internal/notify/twilio"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
@@ -31,6 +32,11 @@ type Options struct {
 	EventBurst int
 	// LinkKey verifies the accept and resolve links in notifications (see auth.Links).
 	LinkKey []byte
+	// AllowPrivateWebhooks lets webhook contacts use loopback and private addresses (the
+	// --allow-private-webhooks switch, which the webhook channel obeys too).
+	AllowPrivateWebhooks bool
+	// Twilio verifies the callbacks of SMS replies and voice calls; nil when not configured.
+	Twilio *twilio.Config
 	// Wake tells the engine that work is due now (an alert opened); nil when no engine runs.
 	Wake func()
 }
@@ -45,8 +51,11 @@ type Server struct {
 	limiter   *keyLimiter
 	sources   sourceCache
 	linkKey   []byte
+	twilio    *twilio.Config
 	wake      func()
-	mux       *http.ServeMux
+
+	allowPrivateWebhooks bool
+	mux                  *http.ServeMux
 }
 
 // New builds the API with every route registered.
@@ -59,8 +68,11 @@ func New(o Options) *Server {
 		publicURL: o.PublicURL,
 		limiter:   newKeyLimiter(o.EventRate, o.EventBurst),
 		linkKey:   o.LinkKey,
-		wake:      o.Wake,
-		mux:       http.NewServeMux(),
+		twilio:    o.Twilio,
+
+		allowPrivateWebhooks: o.AllowPrivateWebhooks,
+		wake:                 o.Wake,
+		mux:                  http.NewServeMux(),
 	}
 	if s.wake == nil {
 		s.wake = func() {}
@@ -139,6 +151,7 @@ func (s *Server) routes() {
 	s.public("GET /respond/{token}", s.respondByLink)
 	s.public("POST /respond/{token}", s.respondByLink)
 
+	s.twilioRoutes()
 	s.identityRoutes()
 	s.contactRoutes()
 	s.configRoutes()

@@ -48,14 +48,8 @@ func StartTocsin(ctx context.Context, postgresURL string, log *slog.Logger) (_ *
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Tocsin{client: &http.Client{Timeout: 30 * time.Second}}
-	cfg := &config.Serve{
-		Addr:            "127.0.0.1:0",
-		EventRate:       0,
-		EventBurst:      1,
-		AdminEmail:      "admin@localhost",
-		ShutdownTimeout: 10 * time.Second,
-		LogLevel:        "error",
-	}
+	cfg := config.Defaults()
+	cfg.Addr, cfg.EventRate, cfg.ShutdownTimeout, cfg.LogLevel = "127.0.0.1:0", 0, 10*time.Second, "error"
 	if postgresURL == "" {
 		dir, err := os.MkdirTemp("", "tocsin-bench-")
 		if err != nil {

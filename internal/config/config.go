@@ -151,3 +151,9 @@ func Parse(fs *flag.FlagSet, args []string) error {
 func EnvName(flagName string) string {
 	return "TOCSIN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
+
+// Defaults returns the serve configuration with every flag at its default, for programs that
+// start a server themselves (tests, the benchmark).
+func Defaults() *Serve {
+	return ServeFlags(flag.NewFlagSet("defaults", flag.ContinueOnError))
+}

@@ -50,7 +50,7 @@ func ValidateWebhookURL(raw string, allowPrivate bool) error {
 		return fault.Errorf("webhook URL %q: host %q is neither a DNS name nor an IP address in standard form", raw, host)
 	}
 	if !allowPrivate && (host == "localhost" || strings.HasSuffix(host, ".localhost")) {
-		return fault.Errorf("webhook URL %q points at this host; private webhook addresses are not allowed on this server (TOCSIN_ALLOW_PRIVATE_WEBHOOKS)", raw)
+		return fault.Errorf("webhook URL %q points at this host; private webhook addresses are not allowed on this server (--allow-private-webhooks)", raw)
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func checkWebhookAddr(raw string, addr netip.Addr, allowPrivate bool) error {
 		if allowPrivate {
 			return nil
 		}
-		return fault.Errorf("webhook URL %q: %s is a %s address; private webhook addresses are not allowed on this server (TOCSIN_ALLOW_PRIVATE_WEBHOOKS)", raw, addr, kind)
+		return fault.Errorf("webhook URL %q: %s is a %s address; private webhook addresses are not allowed on this server (--allow-private-webhooks)", raw, addr, kind)
 	default:
 		return fault.Errorf("webhook URL %q: %s is a %s address, which a webhook may not use", raw, addr, kind)
 	}

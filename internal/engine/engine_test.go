@@ -25,7 +25,7 @@ type clock struct {
 	now time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 // directory pages each user by the deliveries given, or by email at once.
@@ -153,7 +153,7 @@ func (w *world) event(typ alert.EventType, key string, prio alert.Priority) stor
 func (w *world) at(m time.Duration) {
 	w.t.Helper()
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	w.clock.Add(start.Add(m*time.Minute).Sub(w.clock.Now()))
+	w.clock.Add(start.Add(m * time.Minute).Sub(w.clock.Now()))
 	for w.eng.Tick(context.Background()) {
 	}
 }

@@ -16,9 +16,14 @@ import (
 	"github.com/tocsinhq/tocsin/internal/api"
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/config"
+	"github.com/tocsinhq/tocsin/internal/engine"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/ingest"
 	"github.com/tocsinhq/tocsin/internal/metrics"
+	"github.com/tocsinhq/tocsin/internal/notify"
+	"github.com/tocsinhq/tocsin/internal/notify/email"
+	"github.com/tocsinhq/tocsin/internal/notify/twilio"
+	"github.com/tocsinhq/tocsin/internal/notify/webhook"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
@@ -31,6 +36,9 @@ type Server struct {
 	log      *slog.Logger
 	done     chan error
 	shutdown time.Duration
+
+	stopEngine context.CancelFunc
+	engineDone chan struct{}
 }
 
 // Start opens and migrates the database, creates the first administrator on an empty one
@@ -53,10 +61,25 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 		db.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	linkKey, err := db.Secret(ctx, "link-key")
+	if err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
+	channels, tw, err := buildChannels(cfg)
+	if err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
+	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
+		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}})
 	m := metrics.New()
 	c := ingest.New(db, m, ingest.Options{Log: log})
 	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
-		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst})
+		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, LinkKey: []byte(linkKey), Twilio: tw, Wake: eng.Wake,
+		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks})
 	s := &Server{
 		DB:       db,
 		URL:      "http://" + ln.Addr().String(),
@@ -66,6 +89,13 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 		done:     make(chan error, 1),
 		shutdown: cfg.ShutdownTimeout,
 	}
+	engineCtx, stopEngine := context.WithCancel(context.Background())
+	s.stopEngine = stopEngine
+	s.engineDone = make(chan struct{})
+	go func() {
+		defer close(s.engineDone)
+		eng.Run(engineCtx)
+	}()
 	go func() {
 		err := s.http.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -87,6 +117,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	defer cancel()
 	err := s.http.Shutdown(ctx)
 	s.ingest.Close()
+	s.stopEngine() // messages being sent finish; what is left is in the database for next time
+	<-s.engineDone
 	return errors.Join(err, s.DB.Close())
 }
 
@@ -134,4 +166,36 @@ func redacted(dsn string) string {
 		return u.Redacted()
 	}
 	return dsn
+}
+
+// buildChannels makes the configured channels. Webhooks need no configuration; email needs an
+// SMTP server, SMS and voice a Twilio account. A method without a channel fails its
+// notifications with "not configured", visibly.
+func buildChannels(cfg *config.Serve) (map[notify.Method]notify.Channel, *twilio.Config, error) {
+	channels := map[notify.Method]notify.Channel{}
+	wh, err := webhook.New(webhook.Config{AllowPrivate: cfg.AllowPrivateWebhooks})
+	if err != nil {
+		return nil, nil, fmt.Errorf("webhook channel: %w", err)
+	}
+	channels[notify.Webhook] = wh
+	if cfg.SMTP.Host != "" {
+		ch, err := email.New(email.Config{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username,
+			Password: cfg.SMTP.Password, From: cfg.SMTP.From, TLS: email.TLSMode(cfg.SMTP.TLS)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("email channel: %w", err)
+		}
+		channels[notify.Email] = ch
+	}
+	var tw *twilio.Config
+	if cfg.Twilio.AccountSID != "" {
+		tc := twilio.Config{AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken, From: cfg.Twilio.From,
+			BaseURL: cfg.Twilio.BaseURL, PublicURL: cfg.PublicURL}
+		ch, err := twilio.New(tc)
+		if err != nil {
+			return nil, nil, fmt.Errorf("twilio channel: %w", err)
+		}
+		channels[notify.SMS], channels[notify.Voice] = ch, ch
+		tw = &tc
+	}
+	return channels, tw, nil
 }

@@ -17,8 +17,8 @@ import (
 
 func serveConfig(t *testing.T, dsn string) *config.Serve {
 	t.Helper()
-	c := &config.Serve{Addr: "127.0.0.1:0", DB: dsn, EventRate: 0, EventBurst: 1, AdminEmail: "admin@localhost",
-		ShutdownTimeout: 5 * time.Second, LogLevel: "info"}
+	c := config.Defaults()
+	c.Addr, c.DB, c.EventRate, c.ShutdownTimeout = "127.0.0.1:0", dsn, 0, 5*time.Second
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -51,18 +51,22 @@ func (db *DB) RespondByLink(ctx context.Context, l auth.Link, tokenHash string) 
 	return db.Alert(ctx, l.AlertID)
 }
 
-// RespondByPhone carries out a reply by SMS or a keypress in a voice call: notificationID is
-// the message being answered, or 0 to take the latest SMS sent to phone.
-func (db *DB) RespondByPhone(ctx context.Context, phone string, notificationID int64, to alert.Status, via string) (alert.Alert, error) {
-	var alertID int64
+// RespondByPhone carries out a reply by SMS or a keypress in a voice call from phone: to the
+// message notificationID when it is known (a call), else to the latest message sent to phone
+// about alertID, or about any alert when alertID is 0 (an SMS reply). It returns the alert.
+func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notificationID int64, to alert.Status, via string) (alert.Alert, error) {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if notificationID == 0 {
-			err = tx.QueryRowContext(ctx, `SELECT id, alert_id FROM notifications WHERE method = 'SMS' AND target = $1
-				AND status = $2 ORDER BY sent_at DESC, id DESC LIMIT 1`, phone, NotificationSuccess).Scan(&notificationID, &alertID)
-		} else {
+		switch {
+		case notificationID != 0:
 			err = tx.QueryRowContext(ctx, `SELECT alert_id FROM notifications WHERE id = $1 AND target = $2`,
 				notificationID, phone).Scan(&alertID)
+		case alertID != 0:
+			err = tx.QueryRowContext(ctx, `SELECT id FROM notifications WHERE alert_id = $1 AND target = $2 AND status = $3
+				ORDER BY sent_at DESC, id DESC LIMIT 1`, alertID, phone, NotificationSuccess).Scan(&notificationID)
+		default:
+			err = tx.QueryRowContext(ctx, `SELECT id, alert_id FROM notifications WHERE method = 'SMS' AND target = $1
+				AND status = $2 ORDER BY sent_at DESC, id DESC LIMIT 1`, phone, NotificationSuccess).Scan(&notificationID, &alertID)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("no alert was sent to %s", phone)
@@ -94,4 +98,29 @@ func notifiedAccount(ctx context.Context, tx *sql.Tx, alertID, notificationID in
 		return auth.Account{}, "", fmt.Errorf("store: notified user: %w", err)
 	}
 	return a, method, nil
+}
+
+// NotificationUndelivered records that a message the provider took did not reach the person
+// (an SMS undelivered, a call not answered), on the notification and the alert's timeline.
+func (db *DB) NotificationUndelivered(ctx context.Context, alertID, notificationID int64, status, code string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var method, target string
+		err := tx.QueryRowContext(ctx, `SELECT method, target FROM notifications WHERE id = $1 AND alert_id = $2`,
+			notificationID, alertID).Scan(&method, &target)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fault.NotFoundf("no such notification")
+		}
+		if err != nil {
+			return fmt.Errorf("store: notification %d: %w", notificationID, err)
+		}
+		reason := "the provider reported " + status
+		if code != "" {
+			reason += " (error " + code + ")"
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET status = $2, error = $3 WHERE id = $1`,
+			notificationID, NotificationError, truncate(reason, 300)); err != nil {
+			return fmt.Errorf("store: notification %d: %w", notificationID, err)
+		}
+		return addLog(ctx, tx, alertID, db.now(), "NotificationLogEntry", fmt.Sprintf("%s to %s did not arrive: %s", method, target, reason), nil)
+	})
 }

@@ -25,10 +25,10 @@ var ErrRefused = errors.New("netguard: destination not allowed")
 // Config says which destinations are allowed. The zero value allows only public unicast
 // addresses.
 type Config struct {
-	// AllowPrivate also allows loopback, private (RFC 1918, fc00::/7), shared (CGNAT,
-	// 100.64.0.0/10) and link-local addresses: for tests and for self-hosted setups whose
-	// receivers live on the internal network. Unspecified, multicast, broadcast and reserved
-	// addresses stay refused; they are never an HTTP server.
+	// AllowPrivate also allows loopback, private (RFC 1918, fc00::/7) and shared (CGNAT,
+	// 100.64.0.0/10) addresses: for tests and for self-hosted setups whose receivers live on
+	// the internal network. Link-local addresses (cloud metadata services live there),
+	// unspecified, multicast, broadcast and reserved ones stay refused.
 	AllowPrivate bool
 	// Allow lists further prefixes that are allowed even though they are not public, for a
 	// setup that needs one internal network (10.1.2.0/24) rather than all of them.
@@ -112,7 +112,7 @@ func (cfg Config) Check(addr netip.Addr) error {
 	}
 	if cfg.AllowPrivate {
 		switch kind {
-		case Loopback, Private, Shared, LinkLocal:
+		case Loopback, Private, Shared:
 			return nil
 		}
 	}
