@@ -27,6 +27,9 @@ func (emailEveryone) OnCall(context.Context, []int64, time.Time) (map[int64]int6
 	return map[int64]int64{}, nil
 }
 func (emailEveryone) TeamMembers(context.Context, []int64) ([]int64, error) { return nil, nil }
+func (emailEveryone) UpdateDeliveries(context.Context, []int64, string) (map[int64][]engine.Delivery, error) {
+	return nil, nil
+}
 func (emailEveryone) Deliveries(_ context.Context, users []int64, _ alert.Priority) (map[int64][]engine.Delivery, error) {
 	out := map[int64][]engine.Delivery{}
 	for _, u := range users {

@@ -37,6 +37,9 @@ type Directory interface {
 	TeamMembers(ctx context.Context, teamIDs []int64) ([]int64, error)
 	// Deliveries returns each user's deliveries for an alert of priority p.
 	Deliveries(ctx context.Context, userIDs []int64, p alert.Priority) (map[int64][]Delivery, error)
+	// UpdateDeliveries returns each user's deliveries for an update about an alert they were
+	// paged for: ALERT_ACCEPTED, ALERT_RESOLVED or ALERT_ESCALATED.
+	UpdateDeliveries(ctx context.Context, userIDs []int64, update string) (map[int64][]Delivery, error)
 }
 
 // Links makes the signed accept and resolve links put in messages.
@@ -224,7 +227,16 @@ func (e *Engine) runTimer(ctx context.Context, t store.Timer, now time.Time) err
 		return err
 	}
 	out := store.TimerOutcome{}
-	if a.Status == alert.Pending {
+	switch {
+	case t.Kind == store.TimerUpdate:
+		paged, err := e.o.Store.PagedUsers(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		if err := e.tell(ctx, paged, t.Payload, now, &out); err != nil {
+			return err
+		}
+	case a.Status == alert.Pending:
 		policy, err := e.o.Store.Policy(ctx, a.EscalationPolicy.ID)
 		if err != nil {
 			return fmt.Errorf("policy of alert %d: %w", a.ID, err)
@@ -239,6 +251,24 @@ func (e *Engine) runTimer(ctx context.Context, t store.Timer, now time.Time) err
 		e.Wake()
 	}
 	return err
+}
+
+// tell adds to out the updates that tell users what became of an alert they were paged for.
+func (e *Engine) tell(ctx context.Context, users []int64, update string, now time.Time, out *store.TimerOutcome) error {
+	if len(users) == 0 {
+		return nil
+	}
+	plans, err := e.o.Directory.UpdateDeliveries(ctx, users, update)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		for _, d := range plans[u] {
+			out.Notifications = append(out.Notifications, store.NewNotification{Purpose: store.PurposeUpdate, UserID: u,
+				RuleID: d.RuleID, Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: now.Add(d.Delay)})
+		}
+	}
+	return nil
 }
 
 // plan decides what a timer does to a pending alert.
@@ -311,6 +341,25 @@ func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.
 		text = "Escalated to " + level
 	}
 	out.Log = append(out.Log, alert.Entry{Type: LogEscalated, Text: text, Vars: map[string]string{"level": fmt.Sprint(s.Level + 1)}})
+	if s.Level > 0 || s.Round > 0 { // tell the people paged before that it went on
+		paged, err := e.o.Store.PagedUsers(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		inLevel := map[int64]bool{}
+		for _, u := range users {
+			inLevel[u] = true
+		}
+		var earlier []int64
+		for _, u := range paged {
+			if !inLevel[u] {
+				earlier = append(earlier, u)
+			}
+		}
+		if err := e.tell(ctx, earlier, "ALERT_ESCALATED", now, out); err != nil {
+			return err
+		}
+	}
 	for _, u := range users {
 		for _, d := range plans[u] {
 			out.Notifications = append(out.Notifications, store.NewNotification{UserID: u, RuleID: d.RuleID, Level: s.Level,

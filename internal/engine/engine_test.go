@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,18 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 type directory struct {
 	onCall     map[int64]int64
 	deliveries map[int64][]engine.Delivery
+	updates    map[int64][]engine.Delivery // by user; every update type
+}
+
+func (d *directory) UpdateDeliveries(_ context.Context, users []int64, update string) (map[int64][]engine.Delivery, error) {
+	out := map[int64][]engine.Delivery{}
+	for _, u := range users {
+		for _, del := range d.updates[u] {
+			del.Target += ":" + update
+			out[u] = append(out[u], del)
+		}
+	}
+	return out, nil
 }
 
 func (d *directory) OnCall(_ context.Context, ids []int64, _ time.Time) (map[int64]int64, error) {
@@ -158,9 +171,13 @@ func (w *world) at(m time.Duration) {
 	}
 }
 
+// expect checks what was sent so far, in any order (a tick sends concurrently).
 func (w *world) expect(want ...string) {
 	w.t.Helper()
-	if got := w.ch.targets(); strings.Join(got, " ") != strings.Join(want, " ") {
+	got := w.ch.targets()
+	slices.Sort(got)
+	want = slices.Sorted(slices.Values(want))
+	if strings.Join(got, " ") != strings.Join(want, " ") {
 		w.t.Fatalf("sent %v, want %v", got, want)
 	}
 }
@@ -320,5 +337,31 @@ func TestOverdueWorkRunsAfterRestart(t *testing.T) {
 		if got := ch.targets(); len(got) != 1 || got[0] != fmt.Sprintf("EMAIL:user%d@example.com", w.users[1].ID) {
 			t.Fatalf("after restart: %v", got)
 		}
+	})
+}
+
+// People paged are told when the alert escalates past them and when it is accepted.
+func TestUpdates(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.Email, Target: "page0"}}
+		w.dir.deliveries[w.users[1].ID] = []engine.Delivery{{Method: notify.Email, Target: "page1"}}
+		w.dir.updates = map[int64][]engine.Delivery{
+			w.users[0].ID: {{Method: notify.SMS, Target: "upd0"}},
+			w.users[1].ID: {{Method: notify.SMS, Target: "upd1"}},
+		}
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.at(5)
+		w.expect("EMAIL:page0", "EMAIL:page1", "SMS:upd0:ALERT_ESCALATED")
+		w.event(alert.EventAccept, "k", "")
+		w.at(6)
+		w.expect("EMAIL:page0", "EMAIL:page1", "SMS:upd0:ALERT_ESCALATED", "SMS:upd0:ALERT_ACCEPTED", "SMS:upd1:ALERT_ACCEPTED")
+		if _, err := db.SetAlertStatus(context.Background(), a.AlertID, alert.Resolved, w.users[1]); err != nil {
+			t.Fatal(err)
+		}
+		w.at(7)
+		w.expect("EMAIL:page0", "EMAIL:page1", "SMS:upd0:ALERT_ESCALATED", "SMS:upd0:ALERT_ACCEPTED", "SMS:upd1:ALERT_ACCEPTED",
+			"SMS:upd0:ALERT_RESOLVED", "SMS:upd1:ALERT_RESOLVED")
 	})
 }

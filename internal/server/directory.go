@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/contact"
 	"github.com/tocsinhq/tocsin/internal/engine"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
@@ -39,6 +40,21 @@ func (d directory) Deliveries(ctx context.Context, userIDs []int64, p alert.Prio
 		for _, del := range plan.ForAlert(p) {
 			out[id] = append(out[id], engine.Delivery{RuleID: del.RuleID, Method: del.Method, Target: del.Target,
 				Secret: del.Secret, Delay: del.Delay})
+		}
+	}
+	return out, nil
+}
+
+// UpdateDeliveries follows each user's update rules; there is no default.
+func (d directory) UpdateDeliveries(ctx context.Context, userIDs []int64, update string) (map[int64][]engine.Delivery, error) {
+	plans, err := d.db.NotificationPlan(ctx, userIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int64][]engine.Delivery, len(plans))
+	for id, plan := range plans {
+		for _, del := range plan.ForUpdate(contact.RuleType(update)) {
+			out[id] = append(out[id], engine.Delivery{RuleID: del.RuleID, Method: del.Method, Target: del.Target, Secret: del.Secret})
 		}
 	}
 	return out, nil

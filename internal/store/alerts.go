@@ -366,7 +366,7 @@ func (db *DB) AssignAlert(ctx context.Context, id, userID, policyID int64, by au
 				return err
 			}
 			if from == alert.Pending { // escalate along the new policy from its first level
-				if err := stopEscalation(ctx, tx, []int64{id}, now); err != nil {
+				if err := stopEscalation(ctx, tx, []int64{id}, "", now); err != nil {
 					return err
 				}
 				if err := insertStartTimers(ctx, tx, db.dialect, []int64{id}, now); err != nil {

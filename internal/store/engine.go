@@ -17,6 +17,13 @@ const (
 	TimerStart    = "START"    // an alert opened: start notifying
 	TimerEscalate = "ESCALATE" // notify a policy level (and schedule the next)
 	TimerEnd      = "END"      // the last level's timeout ran out: nobody accepted
+	TimerUpdate   = "UPDATE"   // tell the people paged that the alert changed (Payload: the update)
+)
+
+// Notification purposes.
+const (
+	PurposeAlert  = "ALERT"  // paging someone about an alert
+	PurposeUpdate = "UPDATE" // telling someone paged earlier what became of it
 )
 
 // Notification statuses (ilert's).
@@ -33,6 +40,7 @@ type Timer struct {
 	AlertID int64
 	Level   int
 	Round   int
+	Payload string // UPDATE: ALERT_ACCEPTED, ALERT_RESOLVED or ALERT_ESCALATED
 	DueAt   time.Time
 	Lease   int64 // the lease this claim holds; completing needs it
 }
@@ -53,7 +61,7 @@ func (db *DB) ClaimTimers(ctx context.Context, now, leaseUntil time.Time, limit 
 	rows, err := db.write.QueryContext(ctx, `UPDATE timers SET lease_until = $1 WHERE id IN (
 		SELECT id FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
 		ORDER BY due_at LIMIT $3`+db.dialect.skipLocked()+`)
-		RETURNING id, kind, alert_id, level, round, due_at`, lease, ms(now), limit)
+		RETURNING id, kind, alert_id, level, round, COALESCE(payload, ''), due_at`, lease, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim timers: %w", err)
 	}
@@ -62,7 +70,7 @@ func (db *DB) ClaimTimers(ctx context.Context, now, leaseUntil time.Time, limit 
 	for rows.Next() {
 		t := Timer{Lease: lease}
 		var due int64
-		if err := rows.Scan(&t.ID, &t.Kind, &t.AlertID, &t.Level, &t.Round, &due); err != nil {
+		if err := rows.Scan(&t.ID, &t.Kind, &t.AlertID, &t.Level, &t.Round, &t.Payload, &due); err != nil {
 			return nil, fmt.Errorf("store: scan timer: %w", err)
 		}
 		t.DueAt = fromMS(due)
@@ -91,7 +99,8 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
 
 // NewNotification is a message the engine schedules.
 type NewNotification struct {
-	UserID int64
+	Purpose string // PurposeAlert (the default) or PurposeUpdate
+	UserID  int64
 	RuleID int64 // 0 for a default rule
 	Level  int
 	Method string
@@ -108,8 +117,9 @@ type TimerOutcome struct {
 }
 
 // CompleteTimer consumes a claimed timer and writes its outcome in one transaction, but only
-// while the claim's lease is still the timer's (no other replica took it over) and the alert
-// is still PENDING; otherwise it writes nothing. It reports whether the outcome was written.
+// while the claim's lease is still the timer's (no other replica took it over) and, except for
+// an UPDATE, the alert is still PENDING; otherwise it writes nothing. It reports whether the
+// outcome was written.
 func (db *DB) CompleteTimer(ctx context.Context, t Timer, out TimerOutcome) (bool, error) {
 	written := false
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -127,7 +137,7 @@ func (db *DB) CompleteTimer(ctx context.Context, t Timer, out TimerOutcome) (boo
 		if err != nil {
 			return err
 		}
-		if status != alert.Pending {
+		if status != alert.Pending && t.Kind != TimerUpdate {
 			return nil
 		}
 		now := db.now()
@@ -140,8 +150,8 @@ func (db *DB) CompleteTimer(ctx context.Context, t Timer, out TimerOutcome) (boo
 			}
 		}
 		if n := out.Next; n != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO timers (kind, alert_id, level, round, due_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6)`, n.Kind, t.AlertID, n.Level, n.Round, ms(n.DueAt), now); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO timers (kind, alert_id, level, round, payload, due_at, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, n.Kind, t.AlertID, n.Level, n.Round, nullString(n.Payload), ms(n.DueAt), now); err != nil {
 				return fmt.Errorf("store: next timer: %w", err)
 			}
 		}
@@ -151,7 +161,7 @@ func (db *DB) CompleteTimer(ctx context.Context, t Timer, out TimerOutcome) (boo
 	return written, err
 }
 
-var notificationColumns = []column{{"alert_id", "bigint"}, {"user_id", "bigint"}, {"rule_id", "bigint"}, {"level", "bigint"},
+var notificationColumns = []column{{"alert_id", "bigint"}, {"purpose", "text"}, {"user_id", "bigint"}, {"rule_id", "bigint"}, {"level", "bigint"},
 	{"method", "text"}, {"target", "text"}, {"secret", "text"}, {"status", "text"}, {"due_at", "bigint"},
 	{"attempt", "bigint"}, {"created_at", "bigint"}}
 
@@ -161,7 +171,11 @@ func insertNotifications(ctx context.Context, tx *sql.Tx, d Dialect, alertID int
 		rows := make([][]any, len(part))
 		for i, n := range part {
 			rule := sql.NullInt64{Int64: n.RuleID, Valid: n.RuleID != 0}
-			rows[i] = []any{alertID, n.UserID, rule, n.Level, n.Method, n.Target, nullString(n.Secret),
+			purpose := n.Purpose
+			if purpose == "" {
+				purpose = PurposeAlert
+			}
+			rows[i] = []any{alertID, purpose, n.UserID, rule, n.Level, n.Method, n.Target, nullString(n.Secret),
 				NotificationScheduled, ms(n.DueAt), 0, now}
 		}
 		query, args := d.insertRows("notifications", notificationColumns, rows, "")
@@ -191,25 +205,55 @@ func insertStartTimers(ctx context.Context, tx *sql.Tx, d Dialect, alertIDs []in
 var timerColumns = []column{{"kind", "text"}, {"alert_id", "bigint"}, {"level", "bigint"}, {"round", "bigint"},
 	{"due_at", "bigint"}, {"created_at", "bigint"}}
 
-// stopEscalation cancels the future of alerts that were accepted or resolved: their timers and
-// the notifications not yet being sent.
-func stopEscalation(ctx context.Context, q querier, alertIDs []int64, now int64) error {
-	if len(alertIDs) == 0 {
-		return nil
-	}
+// stopEscalation cancels the future of alerts that were accepted or resolved: their timers
+// (but not the updates about them) and the pages not yet being sent. The people paged so far
+// are then told, by an UPDATE timer, what became of the alert (update: ALERT_ACCEPTED or
+// ALERT_RESOLVED).
+func stopEscalation(ctx context.Context, q querier, alertIDs []int64, update string, now int64) error {
 	for start := 0; start < len(alertIDs); start += chunk {
 		part := anys(alertIDs[start:min(start+chunk, len(alertIDs))])
 		in := placeholders(1, len(part))
-		if _, err := q.ExecContext(ctx, `DELETE FROM timers WHERE alert_id IN (`+in+`)`, part...); err != nil {
+		n := len(part)
+		if _, err := q.ExecContext(ctx, `DELETE FROM timers WHERE alert_id IN (`+in+`) AND kind <> $`+fmt.Sprint(n+1),
+			append(part, TimerUpdate)...); err != nil {
 			return fmt.Errorf("store: stop timers: %w", err)
 		}
-		args := append(part, NotificationScheduled, now)
-		if _, err := q.ExecContext(ctx, `DELETE FROM notifications WHERE alert_id IN (`+in+`) AND status = $`+
-			fmt.Sprint(len(part)+1)+` AND (lease_until IS NULL OR lease_until < $`+fmt.Sprint(len(part)+2)+`)`, args...); err != nil {
+		if _, err := q.ExecContext(ctx, `DELETE FROM notifications WHERE alert_id IN (`+in+`) AND purpose = $`+fmt.Sprint(n+1)+
+			` AND status = $`+fmt.Sprint(n+2)+` AND (lease_until IS NULL OR lease_until < $`+fmt.Sprint(n+3)+`)`,
+			append(part, PurposeAlert, NotificationScheduled, now)...); err != nil {
 			return fmt.Errorf("store: cancel notifications: %w", err)
 		}
 	}
+	if update == "" {
+		return nil
+	}
+	for _, id := range alertIDs {
+		if _, err := q.ExecContext(ctx, `INSERT INTO timers (kind, alert_id, level, round, payload, due_at, created_at)
+			VALUES ($1, $2, 0, 0, $3, $4, $4)`, TimerUpdate, id, update, now); err != nil {
+			return fmt.Errorf("store: update timer: %w", err)
+		}
+	}
 	return nil
+}
+
+// PagedUsers returns the users an alert was successfully paged to, each once.
+func (db *DB) PagedUsers(ctx context.Context, alertID int64) ([]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT DISTINCT user_id FROM notifications
+		WHERE alert_id = $1 AND purpose = $2 AND status = $3 AND user_id IS NOT NULL ORDER BY user_id`,
+		alertID, PurposeAlert, NotificationSuccess)
+	if err != nil {
+		return nil, fmt.Errorf("store: paged users of alert %d: %w", alertID, err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: scan paged user: %w", err)
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
 }
 
 // Outgoing is a claimed notification with what its message needs.

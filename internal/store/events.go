@@ -252,7 +252,15 @@ func setAlertStatus(ctx context.Context, q querier, alertID int64, to alert.Stat
 	if err != nil {
 		return fmt.Errorf("store: set alert %d to %s: %w", alertID, to, err)
 	}
-	return stopEscalation(ctx, q, []int64{alertID}, now)
+	return stopEscalation(ctx, q, []int64{alertID}, UpdateFor(to), now)
+}
+
+// UpdateFor is the update rule type that tells paged people an alert reached status to.
+func UpdateFor(to alert.Status) string {
+	if to == alert.Resolved {
+		return "ALERT_RESOLVED"
+	}
+	return "ALERT_ACCEPTED"
 }
 
 // jsonOrNull encodes v, or returns NULL for an empty value.

@@ -160,21 +160,27 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 	if err := insertLogs(ctx, tx, d, logs, now); err != nil {
 		return nil, err
 	}
-	var started, stopped []int64
+	var started, accepted, resolved []int64
 	for _, na := range inserts {
 		if na.state.status == alert.Pending {
 			started = append(started, na.state.id)
 		}
 	}
 	for _, st := range touched {
-		if st.accepted || st.resolved {
-			stopped = append(stopped, st.id)
+		switch {
+		case st.resolved:
+			resolved = append(resolved, st.id)
+		case st.accepted:
+			accepted = append(accepted, st.id)
 		}
 	}
 	if err := insertStartTimers(ctx, tx, d, started, now); err != nil {
 		return nil, err
 	}
-	if err := stopEscalation(ctx, tx, stopped, now); err != nil {
+	if err := stopEscalation(ctx, tx, accepted, UpdateFor(alert.Accepted), now); err != nil {
+		return nil, err
+	}
+	if err := stopEscalation(ctx, tx, resolved, UpdateFor(alert.Resolved), now); err != nil {
 		return nil, err
 	}
 	for i, st := range states {

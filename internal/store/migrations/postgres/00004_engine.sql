@@ -9,6 +9,7 @@ CREATE TABLE timers (
     alert_id    BIGINT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
     level       BIGINT NOT NULL,
     round       BIGINT NOT NULL,
+    payload     TEXT,
     due_at      BIGINT NOT NULL,
     lease_until BIGINT,
     created_at  BIGINT NOT NULL
@@ -16,7 +17,9 @@ CREATE TABLE timers (
 CREATE INDEX timers_due ON timers (due_at);
 CREATE INDEX timers_alert ON timers (alert_id);
 
--- Notifications are the outbox: one row per message to one person, SCHEDULED until it is
+-- Notifications are the outbox: one row per message to one person (purpose ALERT: paging;
+-- UPDATE: telling someone paged earlier that the alert was accepted, resolved or escalated),
+-- SCHEDULED until it is
 -- sent (SUCCESS) or has failed for good (ERROR). due_at is when it may go out next (its
 -- delay, then its retry backoff); attempt counts the tries.
 CREATE TABLE notifications (
@@ -24,6 +27,7 @@ CREATE TABLE notifications (
     alert_id    BIGINT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
     user_id     BIGINT REFERENCES users (id) ON DELETE SET NULL,
     rule_id     BIGINT,
+    purpose     TEXT    NOT NULL,
     level       BIGINT,
     method      TEXT    NOT NULL,
     target      TEXT    NOT NULL,

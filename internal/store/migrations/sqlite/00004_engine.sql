@@ -9,6 +9,7 @@ CREATE TABLE timers (
     alert_id    INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
     level       INTEGER NOT NULL,
     round       INTEGER NOT NULL,
+    payload     TEXT,
     due_at      INTEGER NOT NULL,
     lease_until INTEGER,
     created_at  INTEGER NOT NULL
@@ -16,7 +17,9 @@ CREATE TABLE timers (
 CREATE INDEX timers_due ON timers (due_at);
 CREATE INDEX timers_alert ON timers (alert_id);
 
--- Notifications are the outbox: one row per message to one person, SCHEDULED until it is
+-- Notifications are the outbox: one row per message to one person (purpose ALERT: paging;
+-- UPDATE: telling someone paged earlier that the alert was accepted, resolved or escalated),
+-- SCHEDULED until it is
 -- sent (SUCCESS) or has failed for good (ERROR). due_at is when it may go out next (its
 -- delay, then its retry backoff); attempt counts the tries.
 CREATE TABLE notifications (
@@ -24,6 +27,7 @@ CREATE TABLE notifications (
     alert_id    INTEGER NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,
     user_id     INTEGER REFERENCES users (id) ON DELETE SET NULL,
     rule_id     INTEGER,
+    purpose     TEXT    NOT NULL,
     level       INTEGER,
     method      TEXT    NOT NULL,
     target      TEXT    NOT NULL,
