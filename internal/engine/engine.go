@@ -15,6 +15,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/escalation"
+	"github.com/tocsinhq/tocsin/internal/metrics"
 	"github.com/tocsinhq/tocsin/internal/notify"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
@@ -67,6 +68,8 @@ type Options struct {
 	Lease     time.Duration // how long a claim holds before another replica may take over
 	Batch     int           // rows claimed at once
 	Retry     Retry
+	// Metrics, when set, records timer lateness and notification outcomes.
+	Metrics *metrics.Metrics
 	// Idle is the longest the loop sleeps when nothing is due and nothing wakes it: the bound
 	// on how soon a replica notices work another replica scheduled.
 	Idle time.Duration
@@ -144,6 +147,9 @@ func (e *Engine) Tick(ctx context.Context) bool {
 		e.o.Log.Error("claim timers", "err", err)
 	}
 	for _, t := range timers {
+		if e.o.Metrics != nil {
+			e.o.Metrics.TimerLateness.Observe(max(now.Sub(t.DueAt), 0).Seconds())
+		}
 		if err := e.runTimer(ctx, t, now); err != nil {
 			e.o.Log.Error("timer failed; it runs again when its lease ends", "timer", t.ID, "alert", t.AlertID, "err", err)
 		}
@@ -191,6 +197,19 @@ func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) s
 		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err = ch.Send(sendCtx, m)
 		cancel()
+		if err == nil && o.Attempt == 1 && e.o.Metrics != nil && !o.ReportAt.IsZero() {
+			e.o.Metrics.PageLatency.Observe(e.o.Now().Sub(o.ReportAt).Seconds())
+		}
+	}
+	if e.o.Metrics != nil {
+		outcome := "sent"
+		switch {
+		case err != nil && notify.IsRetryable(err) && o.Attempt < e.o.Retry.Attempts:
+			outcome = "retry"
+		case err != nil:
+			outcome = "failed"
+		}
+		e.o.Metrics.Notifications.WithLabelValues(string(m.Method), outcome).Inc()
 	}
 	if err == nil {
 		return store.SendOutcome{LogEntry: &alert.Entry{Type: LogNotification,

@@ -14,6 +14,9 @@ type Metrics struct {
 	BatchSize      prometheus.Histogram     // events per group commit
 	CommitLatency  prometheus.Histogram     // seconds from a batch's first event to its commit
 	HTTPDuration   *prometheus.HistogramVec // by method, route pattern and status code
+	TimerLateness  prometheus.Histogram     // seconds from a timer's due time to its run
+	Notifications  *prometheus.CounterVec   // notification attempts, by method and outcome
+	PageLatency    prometheus.Histogram     // seconds from an alert's report time to its first page handed to a channel
 }
 
 // New creates the metrics and registers them, with Go and process collectors, on a new registry.
@@ -44,7 +47,22 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"method", "route", "code"}),
 	}
+	m.TimerLateness = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tocsin_timer_lateness_seconds",
+		Help:    "How late the engine ran timers (escalations and the like) after they fell due.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+	m.Notifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tocsin_notifications_total",
+		Help: "Notification attempts, by method and outcome (sent, retry, failed).",
+	}, []string{"method", "outcome"})
+	m.PageLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tocsin_page_latency_seconds",
+		Help:    "Time from an alert being reported to its first notification handed to a channel.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
 	m.Registry.MustRegister(m.EventsReceived, m.AlertsOpened, m.BatchSize, m.CommitLatency, m.HTTPDuration,
+		m.TimerLateness, m.Notifications, m.PageLatency,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -30,6 +30,7 @@ import (
 // Server is a started tocsin.
 type Server struct {
 	DB       *store.DB
+	Metrics  *metrics.Metrics
 	URL      string // where the listener is, e.g. http://127.0.0.1:8080
 	http     *http.Server
 	ingest   *ingest.Committer
@@ -73,15 +74,16 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 		db.Close()
 		return nil, err
 	}
-	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
-		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}})
 	m := metrics.New()
+	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
+		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}, Metrics: m})
 	c := ingest.New(db, m, ingest.Options{Log: log})
 	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, LinkKey: []byte(linkKey), Twilio: tw, Wake: eng.Wake,
 		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks})
 	s := &Server{
 		DB:       db,
+		Metrics:  m,
 		URL:      "http://" + ln.Addr().String(),
 		http:     &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute},
 		ingest:   c,
