@@ -155,6 +155,7 @@ func (s *Server) routes() {
 	s.identityRoutes()
 	s.contactRoutes()
 	s.configRoutes()
+	s.scheduleRoutes()
 	s.alertRoutes()
 
 	s.public("/", func(w http.ResponseWriter, r *http.Request) error {

@@ -117,7 +117,7 @@ var weekdays = map[string]time.Weekday{
 }
 
 // Normalize trims text, upper-cases enumerations, turns Walls given with an offset into the
-// schedule's clock, and drops the parts that do not belong to the schedule's type (layers of
+// schedule's clock, drops team references without an id, and drops the parts that do not belong to the schedule's type (layers of
 // a STATIC schedule, shifts of a RECURRING one), so a schedule read with every include can
 // be written back.
 func (s *Schedule) Normalize() {
@@ -126,9 +126,13 @@ func (s *Schedule) Normalize() {
 	s.Type = Type(strings.ToUpper(strings.TrimSpace(string(s.Type))))
 	s.DefaultShiftDuration = strings.ToUpper(strings.TrimSpace(s.DefaultShiftDuration))
 	s.CurrentShift, s.NextShift = nil, nil
-	if s.Teams == nil {
-		s.Teams = []auth.TeamRef{}
+	teams := []auth.TeamRef{}
+	for _, t := range s.Teams {
+		if t.ID != 0 { // ilert clients send {"id":0} for "no team"
+			teams = append(teams, t)
+		}
 	}
+	s.Teams = teams
 	switch s.Type {
 	case Recurring:
 		s.Shifts = nil

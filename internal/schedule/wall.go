@@ -3,6 +3,7 @@ package schedule
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -153,7 +154,7 @@ func (w *Wall) UnmarshalJSON(b []byte) error {
 	}
 	v, err := ParseWall(s)
 	if err != nil {
-		return err
+		return errors.New(fault.MessageOf(err)) // the JSON decoder adds where
 	}
 	*w = v
 	return nil

@@ -1,0 +1,193 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	ics "github.com/arran4/golang-ical"
+
+	"github.com/tocsinhq/tocsin/internal/schedule"
+)
+
+// The window a calendar feed covers, around the time it is fetched.
+const (
+	icalPast  = 7 * 24 * time.Hour
+	icalAhead = 60 * 24 * time.Hour
+)
+
+// icalURL is the answer of the ical-url endpoints: the feed's address, and the same with
+// the webcal scheme, which calendar apps open as a subscription.
+type icalURL struct {
+	URL       string `json:"url"`
+	WebcalURL string `json:"webcalUrl"`
+}
+
+func (s *Server) feedURL(path, token string) icalURL {
+	u := s.publicURL + path + "?token=" + url.QueryEscape(token)
+	webcal := u
+	if i := strings.Index(u, "://"); i >= 0 {
+		webcal = "webcal" + u[i:]
+	}
+	return icalURL{URL: u, WebcalURL: webcal}
+}
+
+// scheduleICalURL answers the subscription URL of a schedule's calendar feed.
+func (s *Server) scheduleICalURL(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	token, err := s.store.ScheduleICalToken(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.feedURL(fmt.Sprintf("/api/schedules/%d/ical", id), token))
+	return nil
+}
+
+// rotateScheduleICalURL gives the schedule's feed a new secret: the old URL stops working.
+func (s *Server) rotateScheduleICalURL(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	token, err := s.store.RotateScheduleICalToken(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.feedURL(fmt.Sprintf("/api/schedules/%d/ical", id), token))
+	return nil
+}
+
+// currentUserICalURL answers the subscription URL of the caller's own feed: their shifts in
+// every schedule.
+func (s *Server) currentUserICalURL(w http.ResponseWriter, r *http.Request) error {
+	me := callerOf(r)
+	token, err := s.store.UserICalToken(r.Context(), me.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.feedURL(fmt.Sprintf("/api/users/%d/ical", me.ID), token))
+	return nil
+}
+
+func (s *Server) rotateCurrentUserICalURL(w http.ResponseWriter, r *http.Request) error {
+	me := callerOf(r)
+	token, err := s.store.RotateUserICalToken(r.Context(), me.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.feedURL(fmt.Sprintf("/api/users/%d/ical", me.ID), token))
+	return nil
+}
+
+// scheduleICal serves a schedule's shifts, overrides applied, as an iCalendar feed (RFC
+// 5545). The token in the URL is the credential; a wrong token answers 404, like a
+// schedule that does not exist.
+func (s *Server) scheduleICal(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.CheckScheduleICalToken(r.Context(), id, r.URL.Query().Get("token")); err != nil {
+		return err
+	}
+	now := s.store.Now()
+	from, until := now.Add(-icalPast), now.Add(icalAhead)
+	sw, err := s.store.ScheduleWithOverrides(r.Context(), id, from.Add(-schedule.Horizon), until.Add(schedule.Horizon))
+	if err != nil {
+		return err
+	}
+	p, err := sw.Compile()
+	if err != nil {
+		return err
+	}
+	shifts := p.Shifts(from, until)
+	people, err := s.shiftsOut(r.Context(), shifts)
+	if err != nil {
+		return err
+	}
+	cal := newCalendar("On call: " + sw.Schedule.Name)
+	for i, sh := range shifts {
+		name := strings.TrimSpace(people[i].User.FirstName + " " + people[i].User.LastName)
+		addShiftEvent(cal, sw.Schedule, sh, fmt.Sprintf("On call: %s (%s)", sw.Schedule.Name, name), name, now)
+	}
+	return writeCalendar(w, cal)
+}
+
+// userICal serves one user's shifts in every schedule as an iCalendar feed, authorized like
+// scheduleICal by the token in the URL.
+func (s *Server) userICal(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := s.store.CheckUserICalToken(r.Context(), id, r.URL.Query().Get("token")); err != nil {
+		return err
+	}
+	user, err := s.store.Account(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	now := s.store.Now()
+	from, until := now.Add(-icalPast), now.Add(icalAhead)
+	ids, err := s.store.ScheduleIDsOfUser(r.Context(), id, from)
+	if err != nil {
+		return err
+	}
+	name := strings.TrimSpace(user.FirstName + " " + user.LastName)
+	cal := newCalendar(name + " on call")
+	if len(ids) > 0 {
+		list, err := s.store.SchedulesWithOverrides(r.Context(), ids, from.Add(-schedule.Horizon), until.Add(schedule.Horizon))
+		if err != nil {
+			return err
+		}
+		for _, sw := range list {
+			p, err := sw.Compile()
+			if err != nil {
+				return err
+			}
+			for _, sh := range p.Shifts(from, until) {
+				if sh.User.ID == id {
+					addShiftEvent(cal, sw.Schedule, sh, "On call: "+sw.Schedule.Name, name, now)
+				}
+			}
+		}
+	}
+	return writeCalendar(w, cal)
+}
+
+func newCalendar(name string) *ics.Calendar {
+	cal := ics.NewCalendarFor("tocsin")
+	cal.SetProductId("-//tocsin//on-call schedules//EN")
+	cal.SetMethod(ics.MethodPublish)
+	cal.SetCalscale("GREGORIAN")
+	cal.SetName(name)
+	cal.SetXWRCalName(name)
+	cal.SetRefreshInterval("PT1H")
+	cal.SetXPublishedTTL("PT1H")
+	return cal
+}
+
+// addShiftEvent adds one shift. Its UID names the schedule, the user and the start, so a
+// shift keeps its identity from one fetch of the feed to the next.
+func addShiftEvent(cal *ics.Calendar, sch *schedule.Schedule, sh schedule.Shift, summary, who string, now time.Time) {
+	ev := cal.AddEvent(fmt.Sprintf("schedule-%d-user-%d-%d@tocsin", sch.ID, sh.User.ID, sh.Start.Unix()))
+	ev.SetDtStampTime(now)
+	ev.SetStartAt(sh.Start)
+	ev.SetEndAt(sh.End)
+	ev.SetSummary(summary)
+	ev.SetDescription(fmt.Sprintf("%s is on call in %s.", who, sch.Name))
+}
+
+func writeCalendar(w http.ResponseWriter, cal *ics.Calendar) error {
+	body := cal.Serialize()
+	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(body)) // a client that went away needs no answer
+	return nil
+}

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/escalation"
+	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/schedule"
+)
+
+// Paging and range of GET /api/on-calls (ilert documents neither).
+const (
+	onCallsPageDefault = 100
+	onCallsPageMax     = 1000
+	maxOnCallsRange    = 31 * 24 * time.Hour
+)
+
+// onCallOut is ilert's OnCall for an answer by schedule: the user, the schedule and the
+// shift. escalationPolicy and escalationLevel are left out.
+type onCallOut struct {
+	User     auth.Account           `json:"user"`
+	Schedule escalation.ScheduleRef `json:"schedule"`
+	Start    time.Time              `json:"start"`
+	End      time.Time              `json:"end"`
+}
+
+// listOnCalls answers who is on call in which schedule: the shifts overlapping from–until
+// (default: now) of the schedules given (default: all), of the users given (default: all),
+// ordered by start, then schedule, then user. Times without an offset, and the answer's
+// times, are on the clock of timezone (default UTC).
+func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	if q.Get("policies") != "" || q.Get("policy-levels") != "" {
+		return fault.Errorf("tocsin answers on-calls by schedules and users; policies and policy-levels are not supported yet")
+	}
+	start, limit, err := page(r, onCallsPageDefault, onCallsPageMax)
+	if err != nil {
+		return err
+	}
+	scheduleIDs, err := idsParam(r, "schedules")
+	if err != nil {
+		return err
+	}
+	userIDs, err := idsParam(r, "users")
+	if err != nil {
+		return err
+	}
+	loc := time.UTC
+	if tz := q.Get("timezone"); tz != "" {
+		if loc, err = schedule.LoadLocation(tz); err != nil {
+			return err
+		}
+	}
+	now := s.store.Now()
+	from, err := timeParam(r, "from", loc, now)
+	if err != nil {
+		return err
+	}
+	until, err := timeParam(r, "until", loc, from)
+	if err != nil {
+		return err
+	}
+	if err := checkRange(from, until, maxOnCallsRange); err != nil {
+		return err
+	}
+	list, err := s.store.SchedulesWithOverrides(r.Context(), scheduleIDs, from.Add(-schedule.Horizon), until.Add(schedule.Horizon))
+	if err != nil {
+		return err
+	}
+	type found struct {
+		ref   escalation.ScheduleRef
+		shift schedule.Shift
+	}
+	var all []found
+	for _, sw := range list {
+		p, err := sw.Compile()
+		if err != nil {
+			return err
+		}
+		ref := escalation.ScheduleRef{ID: sw.Schedule.ID, Name: sw.Schedule.Name, Type: string(sw.Schedule.Type)}
+		for _, sh := range p.Shifts(from, until) {
+			if userIDs == nil || slices.Contains(userIDs, sh.User.ID) {
+				all = append(all, found{ref, sh})
+			}
+		}
+	}
+	slices.SortStableFunc(all, func(a, b found) int {
+		if c := a.shift.Start.Compare(b.shift.Start); c != 0 {
+			return c
+		}
+		if a.ref.ID != b.ref.ID {
+			return int(min(max(a.ref.ID-b.ref.ID, -1), 1))
+		}
+		return int(min(max(a.shift.User.ID-b.shift.User.ID, -1), 1))
+	})
+	all = all[min(start, len(all)):min(start+limit, len(all))]
+	shifts := make([]schedule.Shift, len(all))
+	for i, f := range all {
+		shifts[i] = f.shift
+	}
+	withUsers, err := s.shiftsOut(r.Context(), shifts)
+	if err != nil {
+		return err
+	}
+	out := make([]onCallOut, len(all))
+	for i, f := range all {
+		out[i] = onCallOut{User: withUsers[i].User, Schedule: f.ref, Start: f.shift.Start.In(loc), End: f.shift.End.In(loc)}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// idsParam reads a list of ids given as repeated parameters or separated by commas. It
+// returns nil when the parameter is absent.
+func idsParam(r *http.Request, name string) ([]int64, error) {
+	values, ok := r.URL.Query()[name]
+	if !ok {
+		return nil, nil
+	}
+	ids := []int64{}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			id, err := strconv.ParseInt(part, 10, 64)
+			if err != nil || id <= 0 {
+				return nil, fault.Errorf("%s: %q is not a valid id", name, part)
+			}
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil // ?schedules= with nothing: as if absent
+	}
+	return ids, nil
+}
