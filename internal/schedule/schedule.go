@@ -148,9 +148,6 @@ func (s *Schedule) Normalize() {
 		if t, ok := restrictionTypes[l.RestrictionType]; ok {
 			l.RestrictionType = t
 		}
-		if len(l.Restrictions) == 0 && l.RestrictionType == TimesOfWeek {
-			l.RestrictionType = ""
-		}
 		if len(l.Restrictions) > 0 && l.RestrictionType == "" {
 			l.RestrictionType = TimesOfWeek
 		}
