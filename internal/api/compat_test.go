@@ -57,7 +57,8 @@ func TestIlertGoWireReplay(t *testing.T) {
 		if err := ts.DB.CreateAccount(ctx, &u2, ""); err != nil || u2.ID != 2 {
 			t.Fatalf("user 2: %v (id %d)", err, u2.ID)
 		}
-		for i := 1; i <= 5; i++ { // policies 1..5
+		storetest.NewSchedules(t, ts.DB, u2.ID, "2020-01-06T09:00", 4) // the captured policy names schedule 4
+		for i := 1; i <= 5; i++ {                                      // policies 1..5
 			ts.must(t, 201, "POST", "/api/escalation-policies", ts.AdminKey,
 				fmt.Sprintf(`{"name":"p%d","escalationRules":[{"escalationTimeout":5,"users":[{"id":2}]}]}`, i))
 		}

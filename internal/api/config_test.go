@@ -84,6 +84,7 @@ func TestEscalationPoliciesAPI(t *testing.T) {
 		ts := newTestServer(t, dsn)
 		key := ts.AdminKey
 		u2 := userWithID(t, ts, 2)
+		storetest.NewSchedules(t, ts.DB, u2.ID, "2020-01-06T09:00", 4) // the wire body names schedule 4
 		count := func() int {
 			t.Helper()
 			return len(decodeAs[[]escalation.Policy](t, ts.must(t, 200, "GET", "/api/escalation-policies?max-results=100", key, nil)))
@@ -192,6 +193,7 @@ func TestPolicySync(t *testing.T) {
 		ann, _ := ts.user(t, auth.User)
 		bob, _ := ts.user(t, auth.User)
 		cem, _ := ts.user(t, auth.User)
+		storetest.NewSchedules(t, ts.DB, ann.ID, "2020-01-06T09:00", 4) // schedule 4 is on level 2
 		body := fmt.Sprintf(`{"name":"team-a","routingKey":"team-a","escalationRules":[
 			{"escalationTimeout":10,"users":[{"id":%d}]},
 			{"escalationTimeout":20,"users":[{"id":%d}],"schedules":[{"id":4}]},

@@ -128,8 +128,9 @@ func newWorld(t *testing.T, db *store.DB, levels [][]int, timeout int, edit func
 	for _, lv := range levels {
 		r := escalation.Rule{EscalationTimeout: timeout}
 		for _, i := range lv {
-			if i < 0 {
-				r.Schedules = append(r.Schedules, escalation.ScheduleRef{ID: int64(-i)})
+			if i < 0 { // a schedule with nobody on call yet
+				id := storetest.NewSchedules(t, db, w.users[0].ID, "2099-01-05T09:00", 1)[0]
+				r.Schedules = append(r.Schedules, escalation.ScheduleRef{ID: id})
 			} else {
 				r.Users = append(r.Users, auth.Ref{ID: w.users[i].ID})
 			}
@@ -247,7 +248,7 @@ func TestAcceptStopsEverything(t *testing.T) {
 func TestDelayNobodyOnCallAndRepeat(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
 		// Level 1 is a schedule with nobody on call, level 2 user 2; delayMin 3, repeated once.
-		w := newWorld(t, db, [][]int{{-77}, {2}}, 5, func(p *escalation.Policy) {
+		w := newWorld(t, db, [][]int{{-1}, {2}}, 5, func(p *escalation.Policy) {
 			p.DelayMin, p.Repeating, p.Frequency = 3, true, 1
 		})
 		u2 := fmt.Sprintf("EMAIL:user%d@example.com", w.users[2].ID)

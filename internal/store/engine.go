@@ -101,12 +101,12 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, error) {
 type NewNotification struct {
 	Purpose string // PurposeAlert (the default) or PurposeUpdate
 	UserID  int64
-	RuleID int64 // 0 for a default rule
-	Level  int
-	Method string
-	Target string
-	Secret string
-	DueAt  time.Time
+	RuleID  int64 // 0 for a default rule
+	Level   int
+	Method  string
+	Target  string
+	Secret  string
+	DueAt   time.Time
 }
 
 // TimerOutcome is what completing a timer writes, atomically.

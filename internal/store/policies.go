@@ -444,7 +444,7 @@ func checkPolicyRefs(ctx context.Context, q querier, p *escalation.Policy) error
 }
 
 func checkRuleRefs(ctx context.Context, q querier, rules []escalation.Rule, teams []auth.TeamRef) error {
-	var users, teamIDs []int64
+	var users, teamIDs, scheduleIDs []int64
 	for _, t := range teams {
 		teamIDs = append(teamIDs, t.ID)
 	}
@@ -455,6 +455,15 @@ func checkRuleRefs(ctx context.Context, q querier, rules []escalation.Rule, team
 		for _, t := range r.Teams {
 			teamIDs = append(teamIDs, t.ID)
 		}
+		for _, sc := range r.Schedules {
+			scheduleIDs = append(scheduleIDs, sc.ID)
+		}
+	}
+	if err := lockRows(ctx, q, "schedules", scheduleIDs); err != nil {
+		return err
+	}
+	if err := checkExist(ctx, q, "schedules", "schedule", scheduleIDs); err != nil {
+		return err
 	}
 	// Lock the rows first, so a user or team cannot be deleted between this check and the
 	// commit (DeleteAccount and DeleteTeam take the same lock before they look for levels).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,6 +70,7 @@ func TestCreatePolicy(t *testing.T) {
 		ctx := context.Background()
 		ann, bob := mustAccount(t, db, "Ann"), mustAccount(t, db, "Bob")
 		ops := mustTeam(t, db, "ops")
+		storetest.NewSchedules(t, db, ann.ID, "2020-01-06T09:00", 4) // level 1 names schedule 4
 		p := escalation.Policy{
 			Name:       " Primary ",
 			RoutingKey: "rk",
@@ -228,6 +230,7 @@ func TestSetPolicyLevel(t *testing.T) {
 	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		ann, bob, cem := mustAccount(t, db, "Ann"), mustAccount(t, db, "Bob"), mustAccount(t, db, "Cem")
+		storetest.NewSchedules(t, db, ann.ID, "2020-01-06T09:00", 3) // level 2 names schedule 3
 		p := mustPolicy(t, db, escalation.Policy{Name: "p", EscalationRules: []escalation.Rule{
 			{EscalationTimeout: 1, Users: []auth.Ref{{ID: ann.ID}}},
 			{EscalationTimeout: 2, Users: []auth.Ref{{ID: bob.ID}}, Schedules: []escalation.ScheduleRef{{ID: 3}}},
@@ -355,6 +358,17 @@ func TestPolicyAndUserDeletionRace(t *testing.T) {
 			if policyErr != nil && deleteErr != nil {
 				t.Fatalf("round %d: both failed: %v; %v", i, policyErr, deleteErr)
 			}
+		}
+	})
+}
+
+func TestPolicyNamesMissingSchedule(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ann := mustAccount(t, db, "Ann")
+		p := escalation.Policy{Name: "p", EscalationRules: []escalation.Rule{{EscalationTimeout: 5,
+			Users: []auth.Ref{{ID: ann.ID}}, Schedules: []escalation.ScheduleRef{{ID: 999}}}}}
+		if err := db.CreatePolicy(context.Background(), &p); !fault.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "schedule 999") {
+			t.Fatalf("a policy naming a missing schedule: %v", err)
 		}
 	})
 }

@@ -365,23 +365,30 @@ func TestUserInScheduleNotDeleted(t *testing.T) {
 		if _, err := db.AddOverride(ctx, s.ID, &o); err != nil {
 			t.Fatal(err)
 		}
+		if ids, _ := db.ScheduleIDsOfUser(ctx, bob.ID, time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)); len(ids) != 0 {
+			t.Errorf("bob's ended shift still counts after it ended: %v", ids)
+		}
+		// Ann is in a layer: she stays. Bob's shift and Cat's override have ended (the store's
+		// clock is today): they can go, and their ended parts go with them.
 		for _, c := range []struct {
-			user auth.Account
-			want []int64
-		}{{ann, []int64{s.ID}}, {bob, []int64{static.ID}}, {cat, []int64{s.ID}}} {
+			user      auth.Account
+			want      []int64
+			deletable bool
+		}{{ann, []int64{s.ID}, false}, {bob, []int64{static.ID}, true}, {cat, []int64{s.ID}, true}} {
 			ids, err := db.ScheduleIDsOfUser(ctx, c.user.ID, time.Date(2023, 1, 1, 0, 0, 0, 0, time.UTC))
 			if err != nil || fmt.Sprint(ids) != fmt.Sprint(c.want) {
 				t.Errorf("ScheduleIDsOfUser(%s) = %v, %v; want %v", c.user.FirstName, ids, err, c.want)
 			}
-			if err := db.DeleteAccount(ctx, c.user.ID); err == nil {
-				t.Errorf("%s, named by a schedule, was deleted", c.user.FirstName)
+			err = db.DeleteAccount(ctx, c.user.ID)
+			if c.deletable != (err == nil) {
+				t.Errorf("deleting %s: %v, want deletable=%v", c.user.FirstName, err, c.deletable)
 			}
-			if _, err := db.Account(ctx, c.user.ID); err != nil {
-				t.Errorf("%s: %v", c.user.FirstName, err)
+			if !c.deletable {
+				wantCode(t, err, fault.Invalid)
+				if _, err := db.Account(ctx, c.user.ID); err != nil {
+					t.Errorf("%s: %v", c.user.FirstName, err)
+				}
 			}
-		}
-		if ids, _ := db.ScheduleIDsOfUser(ctx, bob.ID, time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)); len(ids) != 0 {
-			t.Errorf("bob's ended shift still counts after it ended: %v", ids)
 		}
 		if got, err := db.Schedule(ctx, s.ID); err != nil || len(got.ScheduleLayers[0].Users) != 1 {
 			t.Errorf("the schedule changed: %v", err)

@@ -266,6 +266,9 @@ func (db *DB) DeleteAccount(ctx context.Context, id int64) error {
 		if err := notEscalationTarget(ctx, tx, escalation.TargetUser, id, fmt.Sprintf("user %d", id)); err != nil {
 			return err
 		}
+		if err := releaseScheduleUser(ctx, tx, id, db.now()); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("store: delete user %d: %w", id, err)
 		}

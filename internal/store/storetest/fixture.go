@@ -9,6 +9,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/escalation"
+	"github.com/tocsinhq/tocsin/internal/schedule"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
@@ -36,4 +37,22 @@ func NewFixture(tb testing.TB, db *store.DB) Fixture {
 		tb.Fatal(err)
 	}
 	return f
+}
+
+// NewSchedules creates n recurring schedules (UTC, weekly rotation) of the one user, starting
+// at startsOn ("2020-01-06T09:00"; a future date makes a schedule with nobody on call yet),
+// and returns their ids.
+func NewSchedules(tb testing.TB, db *store.DB, userID int64, startsOn string, n int) []int64 {
+	tb.Helper()
+	var ids []int64
+	for i := range n {
+		s := &schedule.Schedule{Name: fmt.Sprintf("schedule %d", i+1), Timezone: "UTC", Type: schedule.Recurring,
+			ScheduleLayers: []schedule.Layer{{Name: "layer", StartsOn: schedule.MustWall(startsOn),
+				Users: []auth.Ref{{ID: userID}}, Rotation: "P7D"}}}
+		if err := db.CreateSchedule(context.Background(), s, false); err != nil {
+			tb.Fatal(err)
+		}
+		ids = append(ids, s.ID)
+	}
+	return ids
 }
