@@ -78,3 +78,18 @@ func ValidateTeamRole(r Role) error {
 	}
 	return fault.Errorf("team role %q is not one of ADMIN, USER, RESPONDER, STAKEHOLDER", r)
 }
+
+// ValidateTeamRefs checks the teams a resource belongs to: each named by id, once.
+func ValidateTeamRefs(teams []TeamRef) error {
+	seen := map[int64]bool{}
+	for _, t := range teams {
+		switch {
+		case t.ID <= 0:
+			return fault.Errorf("teams[].id is required")
+		case seen[t.ID]:
+			return fault.Errorf("team %d is listed twice in teams", t.ID)
+		}
+		seen[t.ID] = true
+	}
+	return nil
+}

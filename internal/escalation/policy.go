@@ -107,15 +107,8 @@ func (p *Policy) Validate() error {
 	case p.DelayMin < 0 || p.DelayMin > 60:
 		return fault.Errorf("delayMin must be between 0 and 60 minutes")
 	}
-	teams := map[int64]bool{}
-	for _, t := range p.Teams {
-		switch {
-		case t.ID <= 0:
-			return fault.Errorf("teams[].id is required")
-		case teams[t.ID]:
-			return fault.Errorf("team %d is listed twice in teams", t.ID)
-		}
-		teams[t.ID] = true
+	if err := auth.ValidateTeamRefs(p.Teams); err != nil {
+		return err
 	}
 	for i := range p.EscalationRules {
 		if err := p.EscalationRules[i].Validate(); err != nil {

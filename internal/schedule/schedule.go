@@ -206,15 +206,8 @@ func (s *Schedule) Validate() error {
 			return fault.Errorf("defaultShiftDuration: %s", fault.MessageOf(err))
 		}
 	}
-	teams := map[int64]bool{}
-	for _, t := range s.Teams {
-		switch {
-		case t.ID <= 0:
-			return fault.Errorf("teams[].id is required")
-		case teams[t.ID]:
-			return fault.Errorf("team %d is listed twice in teams", t.ID)
-		}
-		teams[t.ID] = true
+	if err := auth.ValidateTeamRefs(s.Teams); err != nil {
+		return err
 	}
 	for i := range s.ScheduleLayers {
 		l := &s.ScheduleLayers[i]
