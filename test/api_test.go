@@ -95,22 +95,29 @@ func (c *client) currentUser(t *testing.T) account {
 // following it, and returns the source's integration key.
 func (c *client) setUpSource(t *testing.T, userID int64) string {
 	t.Helper()
-	var policy struct {
-		ID int64 `json:"id"`
-	}
-	c.call(t, "POST", "/api/escalation-policies", map[string]any{
+	return c.createSource(t, map[string]any{
 		"name":            "p",
 		"escalationRules": []any{map[string]any{"escalationTimeout": 5, "users": []any{map[string]any{"id": userID}}}},
-	}, http.StatusCreated, &policy)
-	if policy.ID <= 0 {
-		t.Fatalf("POST /api/escalation-policies answered id %d", policy.ID)
+	})
+}
+
+// createSource creates the escalation policy and an API alert source following it, and
+// returns the source's integration key.
+func (c *client) createSource(t *testing.T, policy map[string]any) string {
+	t.Helper()
+	var created struct {
+		ID int64 `json:"id"`
+	}
+	c.call(t, "POST", "/api/escalation-policies", policy, http.StatusCreated, &created)
+	if created.ID <= 0 {
+		t.Fatalf("POST /api/escalation-policies answered id %d", created.ID)
 	}
 	var source struct {
 		ID             int64  `json:"id"`
 		IntegrationKey string `json:"integrationKey"`
 	}
 	c.call(t, "POST", "/api/alert-sources", map[string]any{
-		"name": "s", "integrationType": "API", "escalationPolicy": map[string]any{"id": policy.ID},
+		"name": "s", "integrationType": "API", "escalationPolicy": map[string]any{"id": created.ID},
 	}, http.StatusCreated, &source)
 	if source.IntegrationKey == "" {
 		t.Fatalf("POST /api/alert-sources answered no integrationKey (source id %d)", source.ID)

@@ -158,7 +158,13 @@ func (p *process) hasExited() bool {
 // answers /readyz.
 func startServe(t *testing.T, dsn string, extra ...string) *process {
 	t.Helper()
-	addr := freeAddr(t)
+	return startServeAt(t, freeAddr(t), dsn, extra...)
+}
+
+// startServeAt is startServe on addr, for tests that must know the address before the
+// program starts (its --public-url).
+func startServeAt(t *testing.T, addr, dsn string, extra ...string) *process {
+	t.Helper()
 	args := append([]string{"serve", "--addr", addr, "--db", dsn}, extra...)
 	p := start(t, childEnv(), args...)
 	p.URL = "http://" + addr
