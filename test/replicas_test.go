@@ -153,9 +153,8 @@ func TestReplicasShareTheEngine(t *testing.T) {
 		events = 300
 		users  = 3
 		// How long the survivor may take to deliver everything after the kill: the dead
-		// replica's claims are taken over when their lease ends, 60s after it claimed them
-		// (the engine's default; tocsin serve has no flag for it).
-		takeOver = 90 * time.Second
+		// replica's claims are taken over when their lease ends (--claim-lease 5s).
+		takeOver = 30 * time.Second
 	)
 	dsn := storetest.PostgresDSN(t)
 	apiKey := createUserWithKey(t, dsn, "admin@example.com", "ADMIN")
@@ -163,7 +162,8 @@ func TestReplicasShareTheEngine(t *testing.T) {
 	var replicas [2]*process
 	for i := range replicas {
 		addr := freeAddr(t)
-		replicas[i] = startServeAt(t, addr, dsn, "--public-url", "http://"+addr, "--allow-private-webhooks", "--event-rate", "0")
+		replicas[i] = startServeAt(t, addr, dsn, "--public-url", "http://"+addr, "--allow-private-webhooks", "--event-rate", "0",
+			"--claim-lease", "5s")
 	}
 	survivor, victim := replicas[0], replicas[1]
 	victimHost := victim.URL[len("http://"):]

@@ -64,7 +64,7 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) error {
 	case fault.Is(err, fault.NotFound):
 		writeTwiML(w, twilio.SMSReplyResponse(in.Action, 0, false))
 		return nil
-	case fault.CodeOf(err) == fault.Internal:
+	case err != nil && fault.CodeOf(err) == fault.Internal:
 		return err
 	}
 	id := a.ID
@@ -90,7 +90,7 @@ func (s *Server) twilioGather(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	a, err := s.store.RespondByPhone(r.Context(), k.To, k.AlertID, k.MessageID, twilioActions[k.Action], "voice call")
-	if fault.CodeOf(err) == fault.Internal {
+	if err != nil && fault.CodeOf(err) == fault.Internal {
 		return err
 	}
 	writeTwiML(w, twilio.GatherResponse(k.Action, err == nil && a.ID == k.AlertID && a.Status == twilioActions[k.Action]))

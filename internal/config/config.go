@@ -24,6 +24,7 @@ type Serve struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LinkTTL         time.Duration
+	ClaimLease      time.Duration
 
 	SMTP   SMTP
 	Twilio Twilio
@@ -65,6 +66,7 @@ func ServeFlags(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.LinkTTL, "link-ttl", 24*time.Hour, "how long the accept and resolve links in notifications stay valid")
+	fs.DurationVar(&c.ClaimLease, "claim-lease", time.Minute, "how long a replica's claim on due work lasts: after a crash, the work is taken over this much later")
 	fs.StringVar(&c.SMTP.Host, "smtp-host", "", "SMTP server for email notifications (email is off without it)")
 	fs.IntVar(&c.SMTP.Port, "smtp-port", 587, "SMTP port")
 	fs.StringVar(&c.SMTP.Username, "smtp-username", "", "SMTP user name")
@@ -106,6 +108,9 @@ func (c *Serve) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.EventRate < 0 || c.EventBurst < 1 {
 		return errors.New("--event-rate must be 0 or more and --event-burst 1 or more")
+	}
+	if c.ClaimLease < time.Second || c.ClaimLease > time.Hour {
+		return errors.New("--claim-lease must be between 1s and 1h")
 	}
 	if c.LinkTTL < time.Minute || c.LinkTTL > 30*24*time.Hour {
 		return errors.New("--link-ttl must be between 1m and 720h")

@@ -194,7 +194,9 @@ func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) s
 	if !ok || ch == nil {
 		err = fmt.Errorf("%w: %s", notify.ErrNotConfigured, m.Method)
 	} else {
-		sendCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		// A send must end well inside the claim's lease, or another replica could take the
+		// message over while it is still being sent.
+		sendCtx, cancel := context.WithTimeout(ctx, min(30*time.Second, e.o.Lease/2))
 		err = ch.Send(sendCtx, m)
 		cancel()
 		if err == nil && o.Attempt == 1 && e.o.Metrics != nil && !o.ReportAt.IsZero() {

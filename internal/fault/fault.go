@@ -51,8 +51,12 @@ func Errorf(format string, args ...any) *Error { return New(Invalid, format, arg
 // NotFoundf is shorthand for a NotFound error.
 func NotFoundf(format string, args ...any) *Error { return New(NotFound, format, args...) }
 
-// CodeOf returns the application code of err, or Internal when err carries none.
+// CodeOf returns the application code of err, Internal when err carries none, and the empty
+// code for a nil error.
 func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

@@ -76,7 +76,8 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 	}
 	m := metrics.New()
 	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
-		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}, Metrics: m})
+		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}, Metrics: m,
+		Lease: cfg.ClaimLease})
 	c := ingest.New(db, m, ingest.Options{Log: log})
 	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, LinkKey: []byte(linkKey), Twilio: tw, Wake: eng.Wake,
