@@ -23,7 +23,10 @@ const (
 	Webhook Method = "WEBHOOK"
 )
 
-// Message is one notification to one person about one alert.
+// Message is one notification to one person: about an alert (AlertID set: the alert's fields
+// and links are filled), or standing alone (AlertID 0: a reminder before an on-call shift, a
+// request to cover one), when it is just Subject and Text. Channels render a standalone
+// message without any alert field, link or answer menu.
 type Message struct {
 	ID      int64  // the outbox row: the idempotency key of this message
 	Attempt int    // 1 for the first try
@@ -44,7 +47,16 @@ type Message struct {
 	AlertURL   string // where to see the alert
 	AcceptURL  string // signed, expiring, one-time link that accepts the alert
 	ResolveURL string // the same for resolving
+
+	// A standalone message (AlertID 0) is its Subject and Text; Purpose says what it is for
+	// ("DUTY", "COVERAGE"), so receivers such as webhooks can tell messages apart.
+	Purpose string
+	Subject string // one line
+	Text    string // plain text, may hold line breaks
 }
+
+// Standalone reports whether m is not about an alert, and is rendered as its Subject and Text.
+func (m Message) Standalone() bool { return m.AlertID == 0 }
 
 // Channel delivers messages of one method.
 type Channel interface {

@@ -14,8 +14,16 @@ import (
 const maxSubject = 200
 
 // Subject is the subject line for m: "[tocsin] HIGH: <summary>", with the status added once
-// the alert is no longer pending ("[tocsin] HIGH RESOLVED: …") and the summary on one line.
+// the alert is no longer pending ("[tocsin] HIGH RESOLVED: …") and the summary on one line. A
+// standalone message's subject is "[tocsin] <subject>".
 func Subject(m notify.Message) string {
+	if m.Standalone() {
+		subject := oneLine(m.Subject)
+		if subject == "" {
+			subject = "(no subject)"
+		}
+		return "[tocsin] " + subject
+	}
 	var b strings.Builder
 	b.WriteString("[tocsin]")
 	if p := strings.ToUpper(strings.TrimSpace(m.Priority)); p != "" {
@@ -24,15 +32,21 @@ func Subject(m notify.Message) string {
 	if s := strings.ToUpper(m.Status); s == "ACCEPTED" || s == "RESOLVED" {
 		b.WriteString(" " + s)
 	}
-	summary := strings.Join(strings.Fields(m.Summary), " ")
-	if utf8.RuneCountInString(summary) > maxSubject {
-		summary = string([]rune(summary)[:maxSubject]) + "..."
-	}
+	summary := oneLine(m.Summary)
 	if summary == "" {
 		summary = "(no summary)"
 	}
 	b.WriteString(": " + summary)
 	return b.String()
+}
+
+// oneLine puts s on one line, shortened to maxSubject characters.
+func oneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > maxSubject {
+		s = string([]rune(s)[:maxSubject]) + "..."
+	}
+	return s
 }
 
 type view struct {
@@ -100,15 +114,38 @@ var htmlBody = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
 </html>
 `))
 
+// standaloneText and standaloneHTML are the bodies of a message not about an alert: its text,
+// and nothing to accept, resolve or open.
+var standaloneText = texttemplate.Must(texttemplate.New("text").Parse(`{{.Text}}
+
+-- 
+Sent by tocsin because of your notification preferences.
+`))
+
+var standaloneHTML = htmltemplate.Must(htmltemplate.New("html").Parse(`<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
+<body style="font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; color: #1a1a1a;">
+<h2 style="margin: 0 0 12px 0;">{{.Subject}}</h2>
+<p style="white-space: pre-wrap;">{{.Text}}</p>
+<p style="color: #777; font-size: 12px;">Sent by tocsin because of your notification preferences.</p>
+</body>
+</html>
+`))
+
 // render returns the plain-text and HTML bodies for m. The HTML escapes everything taken from
-// the alert, and drops links that are not http(s).
+// the alert or the message, and drops links that are not http(s).
 func render(m notify.Message) (text, html string, err error) {
+	textT, htmlT := textBody, htmlBody
+	if m.Standalone() {
+		textT, htmlT = standaloneText, standaloneHTML
+	}
 	v := newView(m)
 	var t, h strings.Builder
-	if err := textBody.Execute(&t, v); err != nil {
+	if err := textT.Execute(&t, v); err != nil {
 		return "", "", err
 	}
-	if err := htmlBody.Execute(&h, v); err != nil {
+	if err := htmlT.Execute(&h, v); err != nil {
 		return "", "", err
 	}
 	return t.String(), h.String(), nil

@@ -250,12 +250,18 @@ func (c *Channel) build(m notify.Message) (*gomail.Msg, error) {
 	msg.SetMessageIDWithValue(c.MessageID(m))
 	msg.SetDate()
 	msg.SetUserAgent("tocsin")
-	msg.SetGenHeader("X-Tocsin-Alert-Id", strconv.FormatInt(m.AlertID, 10))
 	msg.SetGenHeader("X-Tocsin-Delivery", strconv.FormatInt(m.ID, 10)+"-"+strconv.Itoa(m.Attempt))
 	msg.SetGenHeader("Auto-Submitted", "auto-generated") // no out-of-office replies (RFC 3834)
-	msg.SetGenHeader(gomail.HeaderReferences, c.threadID(m))
-	if strings.EqualFold(m.Priority, "HIGH") {
-		msg.SetImportance(gomail.ImportanceHigh)
+	if m.Standalone() {
+		if m.Purpose != "" {
+			msg.SetGenHeader("X-Tocsin-Purpose", m.Purpose)
+		}
+	} else {
+		msg.SetGenHeader("X-Tocsin-Alert-Id", strconv.FormatInt(m.AlertID, 10))
+		msg.SetGenHeader(gomail.HeaderReferences, c.threadID(m))
+		if strings.EqualFold(m.Priority, "HIGH") {
+			msg.SetImportance(gomail.ImportanceHigh)
+		}
 	}
 	text, html, err := render(m)
 	if err != nil {

@@ -375,6 +375,39 @@ func TestSendLinksOmittedWhenAbsent(t *testing.T) {
 	}
 }
 
+func TestSendStandalone(t *testing.T) {
+	ms := startServer(t)
+	m := notify.Message{ID: 7, Attempt: 1, Method: notify.Email, Target: "alice@example.com", UserID: 3,
+		Purpose: "DUTY", Subject: "On call soon: <primary>",
+		Text: "Your on-call shift in <primary> starts at 09:00 CET.\nHave a quiet one."}
+	if err := mustNew(t, config(ms)).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, ms.received()[0].data)
+	if want := "[tocsin] On call soon: <primary>"; p.subject != want {
+		t.Errorf("Subject = %q, want %q", p.subject, want)
+	}
+	if !strings.Contains(strings.ReplaceAll(p.text, "\r\n", "\n"), "Your on-call shift in <primary> starts at 09:00 CET.\nHave a quiet one.") {
+		t.Errorf("text part lacks the message's text:\n%s", p.text)
+	}
+	if !strings.Contains(p.html, "Your on-call shift in &lt;primary&gt; starts at 09:00 CET.") {
+		t.Errorf("HTML part lacks the escaped text:\n%s", p.html)
+	}
+	for _, bad := range []string{"Accept", "Resolve", "Open", "Priority", "Alert", "#0", "href="} {
+		if strings.Contains(p.text, bad) || strings.Contains(p.html, bad) {
+			t.Errorf("a message that is not about an alert contains %q:\n%s\n%s", bad, p.text, p.html)
+		}
+	}
+	for _, h := range []string{"X-Tocsin-Alert-Id", "References", "Importance"} {
+		if v := p.header.Get(h); v != "" {
+			t.Errorf("%s = %q, want none", h, v)
+		}
+	}
+	if got := p.header.Get("X-Tocsin-Purpose"); got != "DUTY" {
+		t.Errorf("X-Tocsin-Purpose = %q, want DUTY", got)
+	}
+}
+
 func TestSendAuth(t *testing.T) {
 	const user, pass = "tocsin", "s3cret-smtp-pa55"
 	t.Run("PlainOnLoopback", func(t *testing.T) {

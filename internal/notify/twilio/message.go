@@ -30,8 +30,20 @@ func menu(status string) (accept, resolve bool) {
 
 // SMSBody is the text of the SMS for m: "tocsin HIGH: <summary> - reply 1 to accept, 2 to
 // resolve (alert 42)", the summary shortened so the whole text stays within two segments.
-// Only ASCII is added around the summary, so a plain summary keeps the cheap GSM alphabet.
+// Only ASCII is added around the summary, so a plain summary keeps the cheap GSM alphabet. A
+// standalone message is "tocsin: <subject>", a line break and its text, shortened the same
+// way, with nothing to reply.
 func SMSBody(m notify.Message) string {
+	if m.Standalone() {
+		text := strings.Join(strings.Fields(m.Subject), " ")
+		if body := strings.TrimSpace(m.Text); body != "" {
+			text += "\n" + body
+		}
+		if text == "" {
+			text = "(no text)"
+		}
+		return fitSMS("tocsin: ", strings.TrimSpace(text), "")
+	}
 	head := "tocsin"
 	if p := strings.ToUpper(strings.TrimSpace(m.Priority)); p != "" {
 		head += " " + p
@@ -53,6 +65,12 @@ func SMSBody(m notify.Message) string {
 	if summary == "" {
 		summary = "(no summary)"
 	}
+	return fitSMS(head, summary, tail)
+}
+
+// fitSMS returns head + text + tail, with text shortened (and the cut marked) so the whole
+// stays within two segments.
+func fitSMS(head, text, tail string) string {
 	fits := func(s string) bool {
 		text := head + s + tail
 		if isGSM7(text) {
@@ -60,12 +78,12 @@ func SMSBody(m notify.Message) string {
 		}
 		return utf16Len(text) <= maxUCS2
 	}
-	if fits(summary) {
-		return head + summary + tail
+	if fits(text) {
+		return head + text + tail
 	}
 	// Drop characters from the end until it fits, marking the cut.
-	// No text longer than maxGSM7 characters fits, so start there, whatever the summary's length.
-	runes := []rune(summary)
+	// No text longer than maxGSM7 characters fits, so start there, whatever the text's length.
+	runes := []rune(text)
 	for n := min(len(runes)-1, maxGSM7); n > 0; n-- {
 		s := strings.TrimRight(string(runes[:n]), " ") + "..."
 		if fits(s) {
@@ -147,12 +165,22 @@ func (r response) String() string {
 
 // VoiceTwiML is the TwiML of the call for m: it reads the alert aloud, twice, inside a
 // one-digit <Gather> whose keypress Twilio POSTs to gatherURL, then says goodbye if no key was
-// pressed. All text is XML-escaped.
+// pressed. A standalone message is read aloud twice, its subject and text, with no menu (and
+// gatherURL is not used). All text is XML-escaped.
 func VoiceTwiML(m notify.Message, gatherURL string) string {
-	summary := strings.Join(strings.Fields(m.Summary), " ")
-	if utf8.RuneCountInString(summary) > maxSpoken {
-		summary = string([]rune(summary)[:maxSpoken]) + "..."
+	if m.Standalone() {
+		text := "This is tocsin."
+		for _, part := range []string{m.Subject, m.Text} {
+			if part = strings.TrimRight(spoken(part), ".!?:; "); part != "" {
+				text += " " + part + "."
+			}
+		}
+		return response{
+			Say:    []say{{Loop: 2, Text: text}, {Text: "Goodbye."}},
+			Hangup: &struct{}{},
+		}.String()
 	}
+	summary := spoken(m.Summary)
 	var b strings.Builder
 	b.WriteString("This is tocsin. ")
 	if p := strings.TrimSpace(m.Priority); p != "" {
@@ -182,6 +210,15 @@ func VoiceTwiML(m notify.Message, gatherURL string) string {
 		Say:    []say{{Text: "No key was pressed. Goodbye."}},
 		Hangup: &struct{}{},
 	}.String()
+}
+
+// spoken is s on one line, shortened to maxSpoken characters.
+func spoken(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > maxSpoken {
+		s = string([]rune(s)[:maxSpoken]) + "..."
+	}
+	return s
 }
 
 // GatherResponse is the TwiML answered to the keypress callback: whether action ("accept" or

@@ -157,11 +157,15 @@ func (c *Channel) send(ctx context.Context, m notify.Message) error {
 	case notify.SMS:
 		resource, what = "Messages.json", "SMS"
 		form.Set("Body", SMSBody(m))
-		form.Set("StatusCallback", c.callbackURL(SMSStatusPath, m))
+		if !m.Standalone() {
+			form.Set("StatusCallback", c.callbackURL(SMSStatusPath, m))
+		}
 	case notify.Voice:
 		resource, what = "Calls.json", "call"
 		form.Set("Twiml", VoiceTwiML(m, c.callbackURL(GatherPath, m)))
-		form.Set("StatusCallback", c.callbackURL(VoiceStatusPath, m))
+		if !m.Standalone() {
+			form.Set("StatusCallback", c.callbackURL(VoiceStatusPath, m))
+		}
 	default:
 		return fmt.Errorf("twilio: message %d: method %q is neither SMS nor VOICE", m.ID, m.Method)
 	}
@@ -193,7 +197,9 @@ func (c *Channel) send(ctx context.Context, m notify.Message) error {
 	return nil
 }
 
-// callbackURL is PublicURL + path, with the alert and message the callback is about.
+// callbackURL is PublicURL + path, with the alert and message the callback is about. A
+// standalone message asks for no callbacks: they name an alert, and a late status of a
+// reminder has no alert timeline to be recorded on.
 func (c *Channel) callbackURL(path string, m notify.Message) string {
 	q := url.Values{
 		"alert": {strconv.FormatInt(m.AlertID, 10)},

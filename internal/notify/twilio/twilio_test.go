@@ -203,6 +203,63 @@ func TestSendVoice(t *testing.T) {
 	}
 }
 
+func standalone(method notify.Method) notify.Message {
+	return notify.Message{ID: 78, Attempt: 1, Method: method, Target: "+4915112345678", Purpose: "DUTY",
+		Subject: "On call soon: primary", Text: "Your on-call shift in primary starts at 09:00 CET on Monday, 2 March 2026."}
+}
+
+func TestSendSMSStandalone(t *testing.T) {
+	srv, got := fakeTwilio(t, 0, "")
+	if err := mustNew(t, config(srv.URL)).Send(context.Background(), standalone(notify.SMS)); err != nil {
+		t.Fatal(err)
+	}
+	want := url.Values{
+		"To":   {"+4915112345678"},
+		"From": {from},
+		"Body": {"tocsin: On call soon: primary\nYour on-call shift in primary starts at 09:00 CET on Monday, 2 March 2026."},
+	}
+	if f := got()[0].form; f.Encode() != want.Encode() {
+		t.Errorf("form =\n %v\nwant (no reply menu, no alert, no status callback)\n %v", f, want)
+	}
+}
+
+func TestSMSBodyStandaloneLong(t *testing.T) {
+	m := standalone(notify.SMS)
+	m.Text = strings.Repeat("a long text ", 100)
+	body := twilio.SMSBody(m)
+	if len(body) > 306 || !strings.HasPrefix(body, "tocsin: On call soon: primary\n") || !strings.HasSuffix(body, "...") {
+		t.Errorf("SMSBody = %q (%d characters), want the subject and the text cut to two segments", body, len(body))
+	}
+}
+
+func TestSendVoiceStandalone(t *testing.T) {
+	srv, got := fakeTwilio(t, 0, "")
+	if err := mustNew(t, config(srv.URL)).Send(context.Background(), standalone(notify.Voice)); err != nil {
+		t.Fatal(err)
+	}
+	r := got()[0]
+	if r.form.Has("StatusCallback") {
+		t.Errorf("StatusCallback = %q, want none for a message without an alert", r.form.Get("StatusCallback"))
+	}
+	tw := r.form.Get("Twiml")
+	doc := parseTwiML(t, tw)
+	if doc.Gather != nil || strings.Contains(tw, "gather") || strings.Contains(tw, "alert=") {
+		t.Errorf("a message without an alert offers a keypress menu:\n%s", tw)
+	}
+	if len(doc.Say) == 0 || doc.Hangup == nil {
+		t.Fatalf("TwiML does not say something and hang up:\n%s", tw)
+	}
+	said := doc.Say[0].Text
+	if want := "This is tocsin. On call soon: primary. Your on-call shift in primary starts at 09:00 CET on Monday, 2 March 2026."; said != want {
+		t.Errorf("<Say> = %q, want %q", said, want)
+	}
+	for _, bad := range []string{"Press", "accept", "resolve", "priority"} {
+		if strings.Contains(tw, bad) {
+			t.Errorf("TwiML mentions %q:\n%s", bad, tw)
+		}
+	}
+}
+
 type twimlDoc struct {
 	XMLName xml.Name `xml:"Response"`
 	Gather  *struct {

@@ -1,4 +1,5 @@
-// Package webhook delivers notifications to a user's own HTTP endpoint: the alert as JSON,
+// Package webhook delivers notifications to a user's own HTTP endpoint: the alert (or a
+// message not about an alert) as JSON,
 // signed with HMAC-SHA256 over a timestamp and the body so the receiver can tell the request
 // came from tocsin and is not a replay.
 package webhook
@@ -83,13 +84,19 @@ func New(cfg Config) (*Channel, error) {
 	return c, nil
 }
 
-// Payload is the JSON body of a delivery.
+// TypeAlert is the type of a delivery about an alert. Other messages (a reminder before an
+// on-call shift, a request to cover one) have the type of their purpose in lower case: "duty",
+// "coverage".
+const TypeAlert = "alert"
+
+// Payload is the JSON body of a delivery about an alert.
 type Payload struct {
 	// ID identifies this delivery attempt: "<messageId>-<attempt>", as in X-Tocsin-Delivery.
 	ID string `json:"id"`
 	// MessageID is the same for every attempt at one message: receivers deduplicate on it.
 	MessageID  int64  `json:"messageId"`
 	Attempt    int    `json:"attempt"`
+	Type       string `json:"type"` // TypeAlert
 	AlertID    int64  `json:"alertId"`
 	Summary    string `json:"summary"`
 	Details    string `json:"details"`
@@ -103,12 +110,38 @@ type Payload struct {
 	ResolveURL string `json:"resolveUrl,omitempty"`
 }
 
-// NewPayload builds the body sent for m.
+// MessagePayload is the JSON body of a delivery not about an alert: its type, subject and
+// text, and no alert fields.
+type MessagePayload struct {
+	ID        string `json:"id"`
+	MessageID int64  `json:"messageId"`
+	Attempt   int    `json:"attempt"`
+	Type      string `json:"type"` // the purpose in lower case: "duty", "coverage"
+	Subject   string `json:"subject"`
+	Text      string `json:"text"`
+}
+
+// Body is the JSON sent for m: a Payload for an alert, a MessagePayload for a standalone
+// message.
+func Body(m notify.Message) ([]byte, error) {
+	if m.Standalone() {
+		typ := strings.ToLower(m.Purpose)
+		if typ == "" {
+			typ = "message"
+		}
+		return json.Marshal(MessagePayload{ID: DeliveryID(m), MessageID: m.ID, Attempt: m.Attempt, Type: typ,
+			Subject: m.Subject, Text: m.Text})
+	}
+	return json.Marshal(NewPayload(m))
+}
+
+// NewPayload builds the body sent for m, a message about an alert.
 func NewPayload(m notify.Message) Payload {
 	p := Payload{
 		ID:         DeliveryID(m),
 		MessageID:  m.ID,
 		Attempt:    m.Attempt,
+		Type:       TypeAlert,
 		AlertID:    m.AlertID,
 		Summary:    m.Summary,
 		Details:    m.Details,
@@ -148,7 +181,7 @@ func (c *Channel) send(ctx context.Context, m notify.Message, secrets []string) 
 	if err := c.guard.CheckURL(m.Target); err != nil {
 		return fmt.Errorf("webhook %s: %w", where, err)
 	}
-	body, err := json.Marshal(NewPayload(m))
+	body, err := Body(m)
 	if err != nil {
 		return fmt.Errorf("webhook: encode message %d: %w", m.ID, err)
 	}

@@ -112,7 +112,7 @@ func TestSend(t *testing.T) {
 		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
 	}
 	want := map[string]any{
-		"id": "4711-2", "messageId": 4711.0, "attempt": 2.0, "alertId": 42.0,
+		"id": "4711-2", "messageId": 4711.0, "attempt": 2.0, "type": "alert", "alertId": 42.0,
 		"summary": `Disk <full> on "db-1"`, "details": "95% used\nsecond line",
 		"priority": "HIGH", "status": "PENDING", "source": "Prometheus", "alertKey": "disk-db-1",
 		"reportTime": "2026-03-29T00:29:00Z",
@@ -127,6 +127,33 @@ func TestSend(t *testing.T) {
 	}
 	if len(p) != len(want) {
 		t.Errorf("body has %d fields, want %d: %s", len(p), len(want), r.body)
+	}
+}
+
+func TestSendStandalone(t *testing.T) {
+	srv, got := receiver(t, http.StatusOK, "")
+	m := notify.Message{ID: 4712, Attempt: 1, Method: notify.Webhook, Target: srv.URL + "/hook", Secret: secret,
+		UserID: 3, Purpose: "DUTY", Subject: "On call soon: primary", Text: "Your on-call shift starts at 09:00 CET."}
+	if err := mustNew(t, webhook.Config{AllowPrivate: true}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	r := got()[0]
+	if !webhook.Verify(secret, r.header.Get(webhook.HeaderTimestamp), r.body, r.header.Get(webhook.HeaderSignature), now, time.Minute) {
+		t.Errorf("signature does not verify")
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("body is not JSON: %v\n%s", err, r.body)
+	}
+	want := map[string]any{"id": "4712-1", "messageId": 4712.0, "attempt": 1.0, "type": "duty",
+		"subject": "On call soon: primary", "text": "Your on-call shift starts at 09:00 CET."}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("body[%q] = %#v, want %#v", k, p[k], v)
+		}
+	}
+	if len(p) != len(want) {
+		t.Errorf("body has %d fields, want %d (no alert fields): %s", len(p), len(want), r.body)
 	}
 }
 
