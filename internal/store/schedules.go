@@ -292,47 +292,54 @@ func (db *DB) Overrides(ctx context.Context, scheduleID int64, from, until time.
 // schedule's reference. Returns NotFound if the schedule does not exist, Invalid for a bad
 // override or an unknown user.
 func (db *DB) AddOverride(ctx context.Context, scheduleID int64, o *schedule.Override) (escalation.ScheduleRef, error) {
-	if err := schedule.ValidateOverride(*o); err != nil {
-		return escalation.ScheduleRef{}, err
-	}
 	var ref escalation.ScheduleRef
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		// The schedule before the user, in the order UpdateSchedule locks them.
-		if err := lockRows(ctx, tx, "schedules", []int64{scheduleID}); err != nil {
-			return err
-		}
-		var typ string
-		err := tx.QueryRowContext(ctx, `SELECT id, name, type FROM schedules WHERE id = $1`, scheduleID).Scan(&ref.ID, &ref.Name, &typ)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fault.NotFoundf("schedule %d does not exist", scheduleID)
-		}
-		if err != nil {
-			return fmt.Errorf("store: add override to schedule %d: %w", scheduleID, err)
-		}
-		ref.Type = typ
-		if err := lockRows(ctx, tx, "users", []int64{o.User.ID}); err != nil {
-			return err
-		}
-		if err := checkExist(ctx, tx, "users", "user", []int64{o.User.ID}); err != nil {
-			return err
-		}
-		err = tx.QueryRowContext(ctx, `INSERT INTO schedule_overrides (schedule_id, user_id, start_at, end_at, created_at)
-			VALUES ($1, $2, $3, $4, $5) RETURNING id`, scheduleID, o.User.ID, ms(o.Start), ms(o.End), db.now()).Scan(&o.ID)
-		if err != nil {
-			return fmt.Errorf("store: add override to schedule %d: %w", scheduleID, err)
-		}
-		a, err := findAccount(ctx, tx, o.User.ID)
-		if err != nil {
-			return err
-		}
-		o.User = auth.Ref{ID: a.ID, FirstName: a.FirstName, LastName: a.LastName}
-		o.Start, o.End = fromMS(ms(o.Start)), fromMS(ms(o.End))
-		return nil
+		var err error
+		ref, err = addOverride(ctx, tx, scheduleID, o, db.now())
+		return err
 	})
 	if err != nil {
 		o.ID = 0
 		return escalation.ScheduleRef{}, err
 	}
+	return ref, nil
+}
+
+// addOverride is AddOverride within tx, for every write that creates an override (an
+// accepted coverage request too). now is the creation time in milliseconds.
+func addOverride(ctx context.Context, tx *sql.Tx, scheduleID int64, o *schedule.Override, now int64) (escalation.ScheduleRef, error) {
+	if err := schedule.ValidateOverride(*o); err != nil {
+		return escalation.ScheduleRef{}, err
+	}
+	var ref escalation.ScheduleRef
+	// The schedule before the user, in the order UpdateSchedule locks them.
+	if err := lockRows(ctx, tx, "schedules", []int64{scheduleID}); err != nil {
+		return ref, err
+	}
+	err := tx.QueryRowContext(ctx, `SELECT id, name, type FROM schedules WHERE id = $1`, scheduleID).Scan(&ref.ID, &ref.Name, &ref.Type)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ref, fault.NotFoundf("schedule %d does not exist", scheduleID)
+	}
+	if err != nil {
+		return ref, fmt.Errorf("store: add override to schedule %d: %w", scheduleID, err)
+	}
+	if err := lockRows(ctx, tx, "users", []int64{o.User.ID}); err != nil {
+		return ref, err
+	}
+	if err := checkExist(ctx, tx, "users", "user", []int64{o.User.ID}); err != nil {
+		return ref, err
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO schedule_overrides (schedule_id, user_id, start_at, end_at, created_at)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, scheduleID, o.User.ID, ms(o.Start), ms(o.End), now).Scan(&o.ID)
+	if err != nil {
+		return ref, fmt.Errorf("store: add override to schedule %d: %w", scheduleID, err)
+	}
+	a, err := findAccount(ctx, tx, o.User.ID)
+	if err != nil {
+		return ref, err
+	}
+	o.User = auth.Ref{ID: a.ID, FirstName: a.FirstName, LastName: a.LastName}
+	o.Start, o.End = fromMS(ms(o.Start)), fromMS(ms(o.End))
 	return ref, nil
 }
 
