@@ -156,6 +156,7 @@ func (s *Server) routes() {
 	s.contactRoutes()
 	s.configRoutes()
 	s.scheduleRoutes()
+	s.coverageRoutes()
 	s.alertRoutes()
 
 	s.public("/", func(w http.ResponseWriter, r *http.Request) error {
