@@ -115,8 +115,9 @@ func (e *Engine) Wake() {
 
 // Run works until ctx ends. Work that fell due while tocsin was down runs at once.
 func (e *Engine) Run(ctx context.Context) {
+	e.wg.Go(func() { e.remindLoop(ctx) })
 	for ctx.Err() == nil {
-		busy := e.Tick(ctx)
+		busy := e.work(ctx)
 		if busy {
 			continue // there may be more due right away
 		}
@@ -138,9 +139,17 @@ func (e *Engine) Run(ctx context.Context) {
 	e.wg.Wait()
 }
 
-// Tick runs what is due now, once: timers first, then notifications. It reports whether it
-// found a full batch of either (so more may be waiting). Tests drive the engine with it.
+// Tick runs what is due now, once: the reminder scan when it is due, then timers, then
+// notifications. It reports whether it found a full batch of timers or notifications (so more
+// may be waiting). Tests drive the engine with it; Run scans for reminders on the side.
 func (e *Engine) Tick(ctx context.Context) bool {
+	e.remind(ctx, e.o.Now())
+	return e.work(ctx)
+}
+
+// work runs the timers and notifications due now, once, and reports whether it found a full
+// batch of either.
+func (e *Engine) work(ctx context.Context) bool {
 	now := e.o.Now()
 	timers, err := e.o.Store.ClaimTimers(ctx, now, now.Add(e.o.Lease), e.o.Batch)
 	if err != nil {
@@ -177,6 +186,9 @@ func (e *Engine) send(ctx context.Context, outs []store.Outgoing, now time.Time)
 }
 
 func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) store.SendOutcome {
+	if o.AlertID == 0 {
+		return e.deliverMessage(ctx, o, now)
+	}
 	m := notify.Message{ID: o.ID, Attempt: o.Attempt, Method: notify.Method(o.Method), Target: o.Target, Secret: o.Secret,
 		UserID: o.UserID, UserName: o.UserName, AlertID: o.AlertID, Summary: o.Summary, Details: o.Details,
 		Priority: o.Priority, Status: o.Status, Source: o.Source, AlertKey: o.AlertKey, ReportAt: o.ReportAt}
@@ -189,39 +201,74 @@ func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) s
 	if who == "" {
 		who = fmt.Sprintf("user %d", o.UserID)
 	}
-	ch, ok := e.o.Channels[m.Method]
-	var err error
-	if !ok || ch == nil {
-		err = fmt.Errorf("%w: %s", notify.ErrNotConfigured, m.Method)
-	} else {
-		// A send must end well inside the claim's lease, or another replica could take the
-		// message over while it is still being sent.
-		sendCtx, cancel := context.WithTimeout(ctx, min(30*time.Second, e.o.Lease/2))
-		err = ch.Send(sendCtx, m)
-		cancel()
-		if err == nil && o.Attempt == 1 && e.o.Metrics != nil && !o.ReportAt.IsZero() {
-			e.o.Metrics.PageLatency.Observe(e.o.Now().Sub(o.ReportAt).Seconds())
-		}
+	err := e.transmit(ctx, m)
+	if err == nil && o.Attempt == 1 && e.o.Metrics != nil && !o.ReportAt.IsZero() {
+		e.o.Metrics.PageLatency.Observe(e.o.Now().Sub(o.ReportAt).Seconds())
 	}
+	retry := e.count(m, err)
+	if err == nil {
+		return store.SendOutcome{LogEntry: &alert.Entry{Type: LogNotification,
+			Text: fmt.Sprintf("Notified %s by %s at %s", who, m.Method, o.Target)}}
+	}
+	if retry {
+		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
+	}
+	return store.SendOutcome{Err: err, LogEntry: &alert.Entry{Type: LogNotification,
+		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, o.Target, o.Attempt, err)}}
+}
+
+// deliverMessage sends a message that is not about an alert: its subject and text, retried
+// like a page. Its outcome is recorded on the notification alone; there is no alert to log
+// it on, so a failure is logged here.
+func (e *Engine) deliverMessage(ctx context.Context, o store.Outgoing, now time.Time) store.SendOutcome {
+	m := notify.Message{ID: o.ID, Attempt: o.Attempt, Method: notify.Method(o.Method), Target: o.Target, Secret: o.Secret,
+		UserID: o.UserID, UserName: o.UserName, Purpose: o.Purpose, Subject: o.Subject, Text: o.Body}
+	var err error
+	if o.UserID == 0 {
+		err = errors.New("the user was deleted")
+	} else {
+		err = e.transmit(ctx, m)
+	}
+	retry := e.count(m, err)
+	switch {
+	case err == nil:
+		return store.SendOutcome{}
+	case retry:
+		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
+	}
+	e.o.Log.Warn("message failed", "notification", o.ID, "purpose", o.Purpose, "user", o.UserID,
+		"method", o.Method, "attempts", o.Attempt, "err", err)
+	return store.SendOutcome{Err: err}
+}
+
+// transmit hands m to the channel of its method.
+func (e *Engine) transmit(ctx context.Context, m notify.Message) error {
+	ch, ok := e.o.Channels[m.Method]
+	if !ok || ch == nil {
+		return fmt.Errorf("%w: %s", notify.ErrNotConfigured, m.Method)
+	}
+	// A send must end well inside the claim's lease, or another replica could take the
+	// message over while it is still being sent.
+	sendCtx, cancel := context.WithTimeout(ctx, min(30*time.Second, e.o.Lease/2))
+	defer cancel()
+	return ch.Send(sendCtx, m)
+}
+
+// count records an attempt's outcome in the metrics and reports whether a failure is tried
+// again.
+func (e *Engine) count(m notify.Message, err error) (retry bool) {
+	retry = err != nil && notify.IsRetryable(err) && m.Attempt < e.o.Retry.Attempts
 	if e.o.Metrics != nil {
 		outcome := "sent"
 		switch {
-		case err != nil && notify.IsRetryable(err) && o.Attempt < e.o.Retry.Attempts:
+		case retry:
 			outcome = "retry"
 		case err != nil:
 			outcome = "failed"
 		}
 		e.o.Metrics.Notifications.WithLabelValues(string(m.Method), outcome).Inc()
 	}
-	if err == nil {
-		return store.SendOutcome{LogEntry: &alert.Entry{Type: LogNotification,
-			Text: fmt.Sprintf("Notified %s by %s at %s", who, m.Method, o.Target)}}
-	}
-	if notify.IsRetryable(err) && o.Attempt < e.o.Retry.Attempts {
-		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
-	}
-	return store.SendOutcome{Err: err, LogEntry: &alert.Entry{Type: LogNotification,
-		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, o.Target, o.Attempt, err)}}
+	return retry
 }
 
 // backoff is the wait before attempt n+1: exponential with full jitter.

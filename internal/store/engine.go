@@ -20,10 +20,13 @@ const (
 	TimerUpdate   = "UPDATE"   // tell the people paged that the alert changed (Payload: the update)
 )
 
-// Notification purposes.
+// Notification purposes. ALERT and UPDATE are about an alert; the others (DUTY here,
+// COVERAGE for requests to cover a shift) stand alone: no alert, a subject and a body
+// written when they are scheduled (see ScheduleMessages).
 const (
 	PurposeAlert  = "ALERT"  // paging someone about an alert
 	PurposeUpdate = "UPDATE" // telling someone paged earlier what became of it
+	PurposeDuty   = "DUTY"   // reminding someone that their on-call shift starts soon
 )
 
 // Notification statuses (ilert's).
@@ -256,17 +259,22 @@ func (db *DB) PagedUsers(ctx context.Context, alertID int64) ([]int64, error) {
 	return out, rows.Err()
 }
 
-// Outgoing is a claimed notification with what its message needs.
+// Outgoing is a claimed notification with what its message needs: the alert's fields for a
+// message about an alert, or, for one that stands alone (AlertID 0), its Subject and Body.
 type Outgoing struct {
 	ID       int64
-	AlertID  int64
-	UserID   int64
+	AlertID  int64 // 0: a message not about an alert
+	Purpose  string
+	UserID   int64 // 0 when the user was deleted
 	UserName string
 	Method   string
 	Target   string
 	Secret   string
 	Attempt  int
 	Lease    int64
+
+	Subject string // a standalone message's
+	Body    string
 
 	Summary  string
 	Details  string
@@ -285,7 +293,8 @@ func (db *DB) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time,
 	rows, err := db.write.QueryContext(ctx, `UPDATE notifications SET lease_until = $1, attempt = attempt + 1 WHERE id IN (
 		SELECT id FROM notifications WHERE status = $2 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
 		ORDER BY due_at LIMIT $4`+db.dialect.skipLocked()+`)
-		RETURNING id, alert_id, COALESCE(user_id, 0), method, target, COALESCE(secret, ''), attempt`,
+		RETURNING id, COALESCE(alert_id, 0), purpose, COALESCE(user_id, 0), method, target, COALESCE(secret, ''), attempt,
+			COALESCE(subject, ''), COALESCE(body, '')`,
 		lease, NotificationScheduled, ms(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim notifications: %w", err)
@@ -293,7 +302,8 @@ func (db *DB) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time,
 	var out []Outgoing
 	for rows.Next() {
 		o := Outgoing{Lease: lease}
-		if err := rows.Scan(&o.ID, &o.AlertID, &o.UserID, &o.Method, &o.Target, &o.Secret, &o.Attempt); err != nil {
+		if err := rows.Scan(&o.ID, &o.AlertID, &o.Purpose, &o.UserID, &o.Method, &o.Target, &o.Secret, &o.Attempt,
+			&o.Subject, &o.Body); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: scan notification: %w", err)
 		}
@@ -305,6 +315,14 @@ func (db *DB) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time,
 	}
 	for i := range out {
 		o := &out[i]
+		if o.AlertID == 0 {
+			err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT first_name || ' ' || last_name FROM users WHERE id = $1), '')`,
+				o.UserID).Scan(&o.UserName)
+			if err != nil {
+				return nil, fmt.Errorf("store: notification %d's user: %w", o.ID, err)
+			}
+			continue
+		}
 		var report int64
 		err := db.read.QueryRowContext(ctx, `SELECT a.summary, a.details, a.priority, a.status, s.name, a.alert_key, a.report_time,
 			COALESCE((SELECT first_name || ' ' || last_name FROM users WHERE id = $2), '')
@@ -325,7 +343,9 @@ type SendOutcome struct {
 	LogEntry *alert.Entry
 }
 
-// FinishNotification records an attempt's outcome, if the claim's lease still holds.
+// FinishNotification records an attempt's outcome, if the claim's lease still holds. The log
+// entry goes on the alert's timeline; a message without an alert has none, and LogEntry is
+// ignored.
 func (db *DB) FinishNotification(ctx context.Context, o Outgoing, out SendOutcome) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		now := db.now()
@@ -345,7 +365,7 @@ func (db *DB) FinishNotification(ctx context.Context, o Outgoing, out SendOutcom
 		if err != nil {
 			return fmt.Errorf("store: finish notification %d: %w", o.ID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 || out.LogEntry == nil {
+		if n, _ := res.RowsAffected(); n == 0 || out.LogEntry == nil || o.AlertID == 0 {
 			return nil
 		}
 		return addLog(ctx, tx, o.AlertID, now, out.LogEntry.Type, out.LogEntry.Text, out.LogEntry.Vars)
