@@ -58,6 +58,7 @@ func (s *Server) requestCoverage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.CreateCoverageRequest(r.Context(), &c); err != nil {
 		return err
 	}
+	s.wake() // the colleague's notice is due now
 	s.log.Info("coverage requested", "request", c.ID, "schedule", id, "requester", caller.ID, "user", c.User.ID)
 	writeJSON(w, http.StatusCreated, c)
 	return nil
@@ -162,6 +163,7 @@ func (s *Server) decideCoverage(w http.ResponseWriter, r *http.Request, verb str
 	if err != nil {
 		return err
 	}
+	s.wake() // the notice of the answer is due now
 	s.log.Info("coverage request answered", "request", c.ID, "schedule", c.Schedule.ID, "status", c.Status,
 		"user", caller.ID, "override", c.OverrideID)
 	writeJSON(w, http.StatusOK, c)

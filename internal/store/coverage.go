@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/contact"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
 )
@@ -76,7 +77,7 @@ func (db *DB) CreateCoverageRequest(ctx context.Context, c *schedule.CoverageReq
 			return err
 		}
 		*c = *stored
-		return noticeCoverage(ctx, tx, c, coverageAsked, c.Requester.ID)
+		return noticeCoverage(ctx, tx, c, coverageAsked, c.Requester.ID, now)
 	})
 }
 
@@ -166,9 +167,10 @@ func (db *DB) CancelCoverageRequest(ctx context.Context, id, by int64, may func(
 func (db *DB) decideCoverage(ctx context.Context, id int64, to schedule.CoverageStatus, by int64, may func(*schedule.CoverageRequest) error) (*schedule.CoverageRequest, error) {
 	var out *schedule.CoverageRequest
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var scheduleID, requesterID, userID int64
-		err := tx.QueryRowContext(ctx, `SELECT schedule_id, requester_id, user_id FROM coverage_requests WHERE id = $1`, id).
-			Scan(&scheduleID, &requesterID, &userID)
+		// Which rows to lock first; neither column ever changes.
+		var scheduleID, userID int64
+		err := tx.QueryRowContext(ctx, `SELECT schedule_id, user_id FROM coverage_requests WHERE id = $1`, id).
+			Scan(&scheduleID, &userID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("coverage request %d does not exist", id)
 		}
@@ -221,7 +223,7 @@ func (db *DB) decideCoverage(ctx context.Context, id int64, to schedule.Coverage
 		if out, err = findCoverage(ctx, tx, id, now); err != nil {
 			return err
 		}
-		return noticeCoverage(ctx, tx, out, coverageChange(to), by)
+		return noticeCoverage(ctx, tx, out, coverageChange(to), by, now)
 	})
 	if err != nil {
 		return nil, err
@@ -309,23 +311,19 @@ const (
 // PurposeCoverage marks the messages about coverage requests.
 const PurposeCoverage = "COVERAGE"
 
-// coverageNotice is one message about a coverage request to one person: by EMAIL to the
-// address of their account. Notification rules are about alerts and duties and have no kind
-// for this; every account has an email address, which is also the target of the default
-// alert rule, so a request always reaches the colleague without them configuring anything.
-type coverageNotice struct {
-	UserID   int64
-	Target   string // the account's email address
-	Subject  string
-	Text     string
-	DedupKey string // "coverage:<request id>:<change>:<user id>": one notice per change and person
-}
-
-// noticeCoverage decides who hears about change to c and queues their notices in tx: the
-// colleague when asked and when the request is cancelled; the requester when it is accepted
-// or declined, and when someone else (an ADMIN) cancels it. by is who cancelled. Times are
-// written on each recipient's clock (their account's time zone, else the schedule's).
-func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest, change coverageChange, by int64) error {
+// noticeCoverage decides who hears about change to c and puts their notices in the outbox in
+// tx, due at now, so a notice exists if and only if the change is committed: the colleague
+// when asked and when the request is cancelled; the requester when it is accepted or
+// declined, and when someone else (an ADMIN) cancels it. by is who cancelled.
+//
+// A notice goes by EMAIL to the address of the recipient's account. Notification rules are
+// about alerts, on-call reminders and alert updates and have no kind for this; every account
+// has an email address, the target of the default alert rule too, so a request reaches the
+// colleague without them configuring anything. Muting is for alerts and does not hold
+// notices back. Times are written on the recipient's clock: their account's time zone, else
+// the schedule's. The dedup key "coverage:<request>:<change>:<user>" makes queuing a notice
+// twice impossible.
+func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest, change coverageChange, by int64, now time.Time) error {
 	var zone string
 	if err := tx.QueryRowContext(ctx, `SELECT timezone FROM schedules WHERE id = $1`, c.Schedule.ID).Scan(&zone); err != nil {
 		return fmt.Errorf("store: time zone of schedule %d: %w", c.Schedule.ID, err)
@@ -371,7 +369,7 @@ func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest
 				}})
 		}
 	}
-	notices := make([]coverageNotice, 0, len(list))
+	msgs := make([]NewMessage, 0, len(list))
 	for _, n := range list {
 		a, err := findAccount(ctx, tx, n.to)
 		if err != nil {
@@ -384,15 +382,21 @@ func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest
 			}
 		}
 		const layout = "Mon 2 Jan 2006 15:04 MST"
-		notices = append(notices, coverageNotice{
+		msgs = append(msgs, NewMessage{
 			UserID:   a.ID,
+			Purpose:  PurposeCoverage,
+			Method:   string(contact.Email),
 			Target:   a.Email,
 			Subject:  n.subject,
-			Text:     n.text(fmt.Sprintf("schedule %q from %s to %s", c.Schedule.Name, c.Start.In(loc).Format(layout), c.End.In(loc).Format(layout))),
+			Body:     n.text(fmt.Sprintf("schedule %q from %s to %s", c.Schedule.Name, c.Start.In(loc).Format(layout), c.End.In(loc).Format(layout))),
+			DueAt:    now,
 			DedupKey: fmt.Sprintf("coverage:%d:%s:%d", c.ID, strings.ToLower(string(change)), a.ID),
 		})
 	}
-	return enqueueCoverageNotices(ctx, tx, notices)
+	if _, err := scheduleMessages(ctx, tx, msgs, ms(now)); err != nil {
+		return fmt.Errorf("store: notices of coverage request %d: %w", c.ID, err)
+	}
+	return nil
 }
 
 // refName is a user's first and last name.
@@ -401,14 +405,4 @@ func refName(r auth.Ref) string {
 		return n
 	}
 	return fmt.Sprintf("user %d", r.ID)
-}
-
-// enqueueCoverageNotices hands notices to the message outbox in tx, so a notice exists if
-// and only if the change it reports was committed.
-//
-// NOT WIRED YET: the outbox for messages that are not about an alert
-// (store.ScheduleMessages) is being written in parallel and does not exist in this tree, so
-// this records nothing and the notices are not sent. It is the one place to connect.
-func enqueueCoverageNotices(ctx context.Context, tx *sql.Tx, notices []coverageNotice) error {
-	return nil
 }

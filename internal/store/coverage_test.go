@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -425,4 +426,93 @@ func coverageIDs(list []*schedule.CoverageRequest) []int64 {
 		ids = append(ids, c.ID)
 	}
 	return ids
+}
+
+func TestCoverageNotices(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		s := newCoverageSetup(t, db)
+		admin := auth.Account{FirstName: "Ada", LastName: "Admin", Email: "ada@example.com", Role: auth.Admin, Timezone: "America/New_York"}
+		if err := db.CreateAccount(ctx, &admin, ""); err != nil {
+			t.Fatal(err)
+		}
+		// sent returns the notices queued since the last call, as "to: subject", and their bodies.
+		sent := func() ([]string, []string) {
+			t.Helper()
+			out, err := db.ClaimNotifications(ctx, s.now, s.now.Add(time.Hour), 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, bodies []string
+			for _, o := range out {
+				if o.Purpose != store.PurposeCoverage || o.Method != "EMAIL" || o.AlertID != 0 {
+					t.Errorf("notice %+v", o)
+				}
+				got = append(got, o.Target+": "+o.Subject)
+				bodies = append(bodies, o.Body)
+			}
+			slices.Sort(got)
+			return got, bodies
+		}
+		want := func(what string, got []string, want ...string) {
+			t.Helper()
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: notices %q, want %q", what, got, want)
+			}
+		}
+
+		c := s.mustAsk(t, s.bob, s.cat, "2024-01-10 12:00", "2024-01-10 14:00")
+		got, bodies := sent()
+		want("asked", got, "Cat@example.com: Bob Tester asks you to cover their on-call shift in ops")
+		if len(bodies) == 1 && (!strings.Contains(bodies[0], `schedule "ops" from Wed 10 Jan 2024 12:00 CET to Wed 10 Jan 2024 14:00 CET`) ||
+			!strings.Contains(bodies[0], "dentist") || !strings.Contains(bodies[0], fmt.Sprintf("/api/coverage-requests/%d/accept", c.ID))) {
+			t.Errorf("asked: body %q", bodies[0])
+		}
+		if _, err := db.AcceptCoverageRequest(ctx, c.ID, func(*schedule.CoverageRequest) error { return fault.New(fault.Forbidden, "no") }); err == nil {
+			t.Fatal("a refused accept succeeded")
+		}
+		got, _ = sent()
+		want("a refused accept", got)
+		if _, err := db.AcceptCoverageRequest(ctx, c.ID, anyone); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = sent()
+		want("accepted", got, "Bob@example.com: Cat Tester covers your on-call shift in ops")
+
+		d := s.mustAsk(t, s.bob, s.dan, "2024-01-11 12:00", "2024-01-11 14:00")
+		sent()
+		if _, err := db.DeclineCoverageRequest(ctx, d.ID, anyone); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = sent()
+		want("declined", got, "Bob@example.com: Dan Tester cannot cover your on-call shift in ops")
+
+		e := s.mustAsk(t, s.bob, s.dan, "2024-01-12 12:00", "2024-01-12 14:00")
+		sent()
+		if _, err := db.CancelCoverageRequest(ctx, e.ID, s.bob.ID, anyone); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = sent()
+		want("cancelled by the requester", got, "Dan@example.com: Bob Tester no longer needs you to cover in ops")
+
+		// Asked by Bob of Ada, who reads times on New York's clock; cancelled by Ada as ADMIN is
+		// odd but allowed, and both hear of it.
+		f := s.mustAsk(t, s.bob, admin, "2024-01-12 15:00", "2024-01-12 16:00")
+		_, bodies = sent()
+		if len(bodies) != 1 || !strings.Contains(bodies[0], "from Fri 12 Jan 2024 09:00 EST to Fri 12 Jan 2024 10:00 EST") {
+			t.Errorf("on the recipient's clock: %q", bodies)
+		}
+		if _, err := db.CancelCoverageRequest(ctx, f.ID, admin.ID, anyone); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = sent()
+		want("cancelled by an ADMIN", got, "Bob@example.com: Your request for cover in ops was cancelled",
+			"ada@example.com: Bob Tester no longer needs you to cover in ops")
+
+		if _, err := s.ask(t, s.ann, s.cat, "2024-01-10 12:00", "2024-01-10 14:00"); err == nil {
+			t.Fatal("Ann asked for Bob's time")
+		}
+		got, _ = sent()
+		want("a refused request", got)
+	})
 }
