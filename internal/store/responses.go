@@ -66,7 +66,7 @@ func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notific
 				ORDER BY sent_at DESC, id DESC LIMIT 1`, alertID, phone, NotificationSuccess).Scan(&notificationID)
 		default:
 			err = tx.QueryRowContext(ctx, `SELECT id, alert_id FROM notifications WHERE method = 'SMS' AND target = $1
-				AND status = $2 ORDER BY sent_at DESC, id DESC LIMIT 1`, phone, NotificationSuccess).Scan(&notificationID, &alertID)
+				AND status = $2 AND alert_id IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`, phone, NotificationSuccess).Scan(&notificationID, &alertID)
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return fault.NotFoundf("no alert was sent to %s", phone)
