@@ -25,6 +25,9 @@ type Serve struct {
 	LogLevel        string
 	LinkTTL         time.Duration
 	ClaimLease      time.Duration
+	// Messages per minute this replica sends per method and per user; 0 means no cap.
+	RatePerMethod map[string]*int
+	RatePerUser   int
 
 	SMTP   SMTP
 	Twilio Twilio
@@ -66,6 +69,11 @@ func ServeFlags(fs *flag.FlagSet) *Serve {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.LinkTTL, "link-ttl", 24*time.Hour, "how long the accept and resolve links in notifications stay valid")
+	c.RatePerMethod = map[string]*int{}
+	for _, m := range []string{"email", "sms", "voice", "webhook"} {
+		c.RatePerMethod[m] = fs.Int("rate-"+m, 0, "messages per minute sent by "+m+" (0: no cap)")
+	}
+	fs.IntVar(&c.RatePerUser, "rate-per-user", 60, "messages per minute one user may be sent (0: no cap)")
 	fs.DurationVar(&c.ClaimLease, "claim-lease", time.Minute, "how long a replica's claim on due work lasts: after a crash, the work is taken over this much later")
 	fs.StringVar(&c.SMTP.Host, "smtp-host", "", "SMTP server for email notifications (email is off without it)")
 	fs.IntVar(&c.SMTP.Port, "smtp-port", 587, "SMTP port")
@@ -108,6 +116,14 @@ func (c *Serve) Validate() error {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.EventRate < 0 || c.EventBurst < 1 {
 		return errors.New("--event-rate must be 0 or more and --event-burst 1 or more")
+	}
+	for m, n := range c.RatePerMethod {
+		if *n < 0 {
+			return fmt.Errorf("--rate-%s must be 0 or more", m)
+		}
+	}
+	if c.RatePerUser < 0 {
+		return errors.New("--rate-per-user must be 0 or more")
 	}
 	if c.ClaimLease < time.Second || c.ClaimLease > time.Hour {
 		return errors.New("--claim-lease must be between 1s and 1h")

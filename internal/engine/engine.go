@@ -68,6 +68,8 @@ type Options struct {
 	Lease     time.Duration // how long a claim holds before another replica may take over
 	Batch     int           // rows claimed at once
 	Retry     Retry
+	// Limits caps the messages sent per minute, per method and per user.
+	Limits Limits
 	// Metrics, when set, records timer lateness and notification outcomes.
 	Metrics *metrics.Metrics
 	// Idle is the longest the loop sleeps when nothing is due and nothing wakes it: the bound
@@ -77,9 +79,10 @@ type Options struct {
 
 // Engine is the loop. Create it with New and start it with Run.
 type Engine struct {
-	o    Options
-	wake chan struct{}
-	wg   sync.WaitGroup
+	o      Options
+	limits *limiter
+	wake   chan struct{}
+	wg     sync.WaitGroup
 }
 
 // New checks the options and fills defaults.
@@ -102,7 +105,7 @@ func New(o Options) *Engine {
 	if o.Idle <= 0 {
 		o.Idle = time.Second
 	}
-	return &Engine{o: o, wake: make(chan struct{}, 1)}
+	return &Engine{o: o, limits: newLimiter(o.Limits), wake: make(chan struct{}, 1)}
 }
 
 // Wake makes the loop look for due work now: call it after committing work due at once.
@@ -176,7 +179,12 @@ func (e *Engine) send(ctx context.Context, outs []store.Outgoing, now time.Time)
 	var wg sync.WaitGroup
 	for _, o := range outs {
 		wg.Go(func() {
-			out := e.deliver(ctx, o, now)
+			var out store.SendOutcome
+			if wait := e.limits.wait(notify.Method(o.Method), o.UserID, now); wait > 0 {
+				out = store.SendOutcome{Err: fmt.Errorf("held back by the %s rate limit", o.Method), RetryAt: now.Add(wait), Deferred: true}
+			} else {
+				out = e.deliver(ctx, o, now)
+			}
 			if err := e.o.Store.FinishNotification(context.WithoutCancel(ctx), o, out); err != nil {
 				e.o.Log.Error("record notification", "notification", o.ID, "alert", o.AlertID, "err", err)
 			}

@@ -366,3 +366,31 @@ func TestUpdates(t *testing.T) {
 			"SMS:upd0:ALERT_RESOLVED", "SMS:upd1:ALERT_RESOLVED")
 	})
 }
+
+// Rate limits hold messages back without using up their attempts.
+func TestRateLimits(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0, 1, 2, 3}}, 5, nil)
+		for i, u := range w.users {
+			w.dir.deliveries[u.ID] = []engine.Delivery{{Method: notify.SMS, Target: fmt.Sprintf("+4915100000%03d", i)}}
+		}
+		w.eng = engine.New(engine.Options{Store: db, Directory: w.dir, Now: w.clock.Now,
+			Channels: map[notify.Method]notify.Channel{notify.SMS: w.ch},
+			Limits:   engine.Limits{PerMethod: map[notify.Method]int{notify.SMS: 2}}})
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		if n := len(w.ch.targets()); n != 2 {
+			t.Fatalf("%d SMS at once, want the 2 a minute allows", n)
+		}
+		w.at(1) // the cap refills: the other two go out
+		if n := len(w.ch.targets()); n != 4 {
+			t.Fatalf("%d SMS after a minute, want 4", n)
+		}
+		ns, _ := db.Notifications(context.Background(), a.AlertID)
+		for _, n := range ns {
+			if n.Status != store.NotificationSuccess || n.Attempt != 1 {
+				t.Fatalf("a held-back message must not use up attempts: %+v", n)
+			}
+		}
+	})
+}

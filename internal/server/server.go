@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/api"
@@ -77,7 +78,7 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 	m := metrics.New()
 	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
 		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}, Metrics: m,
-		Lease: cfg.ClaimLease})
+		Lease: cfg.ClaimLease, Limits: engineLimits(cfg)})
 	c := ingest.New(db, m, ingest.Options{Log: log})
 	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, LinkKey: []byte(linkKey), Twilio: tw, Wake: eng.Wake,
@@ -201,4 +202,12 @@ func buildChannels(cfg *config.Serve) (map[notify.Method]notify.Channel, *twilio
 		tw = &tc
 	}
 	return channels, tw, nil
+}
+
+func engineLimits(cfg *config.Serve) engine.Limits {
+	l := engine.Limits{PerMethod: map[notify.Method]int{}, PerUser: cfg.RatePerUser}
+	for m, n := range cfg.RatePerMethod {
+		l.PerMethod[notify.Method(strings.ToUpper(m))] = *n
+	}
+	return l
 }

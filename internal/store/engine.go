@@ -340,6 +340,7 @@ func (db *DB) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time,
 type SendOutcome struct {
 	Err      error     // nil: delivered
 	RetryAt  time.Time // non-zero: try again then
+	Deferred bool      // not tried at all (held back by a rate limit): the attempt does not count
 	LogEntry *alert.Entry
 }
 
@@ -356,8 +357,12 @@ func (db *DB) FinishNotification(ctx context.Context, o Outgoing, out SendOutcom
 			res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, sent_at = $4, error = NULL, lease_until = NULL
 				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationSuccess, now)
 		case !out.RetryAt.IsZero():
-			res, err = tx.ExecContext(ctx, `UPDATE notifications SET due_at = $3, error = $4, lease_until = NULL
-				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, ms(out.RetryAt), truncate(out.Err.Error(), 1000))
+			uncount := 0
+			if out.Deferred {
+				uncount = 1
+			}
+			res, err = tx.ExecContext(ctx, `UPDATE notifications SET due_at = $3, error = $4, lease_until = NULL, attempt = attempt - $5
+				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, ms(out.RetryAt), truncate(out.Err.Error(), 1000), uncount)
 		default:
 			res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, error = $4, lease_until = NULL
 				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationError, truncate(out.Err.Error(), 1000))
