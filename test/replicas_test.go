@@ -163,7 +163,7 @@ func TestReplicasShareTheEngine(t *testing.T) {
 	for i := range replicas {
 		addr := freeAddr(t)
 		replicas[i] = startServeAt(t, addr, dsn, "--public-url", "http://"+addr, "--allow-private-webhooks", "--event-rate", "0",
-			"--claim-lease", "5s")
+			"--claim-lease", "5s", "--rate-per-user", "0")
 	}
 	survivor, victim := replicas[0], replicas[1]
 	victimHost := victim.URL[len("http://"):]
