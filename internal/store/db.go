@@ -43,7 +43,9 @@ type DB struct {
 	dialect Dialect
 	write   *sql.DB // SQLite: one connection, so writers queue instead of failing with SQLITE_BUSY
 	read    *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: the same pool as write
+	engine  *sql.DB // the engine's bookkeeping: the write pool on SQLite; see openPostgres
 	pool    *pgxpool.Pool
+	epool   *pgxpool.Pool
 	ready   atomic.Bool
 
 	// Now is the clock used for every timestamp the store writes.
@@ -89,7 +91,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &DB{dialect: SQLite, write: write, read: read, Now: time.Now}, nil
+	return &DB{dialect: SQLite, write: write, read: read, engine: write, Now: time.Now}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -112,8 +114,20 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL: %w", err)
 	}
+	// The engine's bookkeeping (claims, completed timers, recorded sends) commits without
+	// waiting for the WAL flush: a PostgreSQL crash can forget its last moments, and the work is
+	// then done again (a page may go out twice), never lost. Events and users' changes keep
+	// synchronous commits.
+	ecfg := cfg.Copy()
+	ecfg.MaxConns = 8
+	ecfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	epool, err := pgxpool.NewWithConfig(ctx, ecfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL: %w", err)
+	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &DB{dialect: Postgres, write: db, read: db, pool: pool, Now: time.Now}, nil
+	return &DB{dialect: Postgres, write: db, read: db, engine: stdlib.OpenDBFromPool(epool), pool: pool, epool: epool, Now: time.Now}, nil
 }
 
 // Dialect returns the engine behind the database.
@@ -169,15 +183,30 @@ func (db *DB) Close() error {
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
+	if db.engine != db.write {
+		err = errors.Join(err, db.engine.Close())
+	}
 	if db.pool != nil {
 		db.pool.Close()
+	}
+	if db.epool != nil {
+		db.epool.Close()
 	}
 	return err
 }
 
 // inTx runs fn in one write transaction and commits when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+	return inTxOn(ctx, db.write, fn)
+}
+
+// inEngineTx is inTx for the engine's bookkeeping (see openPostgres).
+func (db *DB) inEngineTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return inTxOn(ctx, db.engine, fn)
+}
+
+func inTxOn(ctx context.Context, pool *sql.DB, fn func(tx *sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +63,7 @@ func (d Dialect) skipLocked() string {
 // whose lease ran out (its replica died) can be claimed again.
 func (db *DB) ClaimTimers(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Timer, error) {
 	lease := ms(leaseUntil)
-	rows, err := db.write.QueryContext(ctx, `UPDATE timers SET lease_until = $1 WHERE id IN (
+	rows, err := db.engine.QueryContext(ctx, `UPDATE timers SET lease_until = $1 WHERE id IN (
 		SELECT id FROM timers WHERE due_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
 		ORDER BY due_at LIMIT $3`+db.dialect.skipLocked()+`)
 		RETURNING id, kind, alert_id, level, round, COALESCE(payload, ''), due_at`, lease, ms(now), limit)
@@ -124,44 +126,79 @@ type TimerOutcome struct {
 // an UPDATE, the alert is still PENDING; otherwise it writes nothing. It reports whether the
 // outcome was written.
 func (db *DB) CompleteTimer(ctx context.Context, t Timer, out TimerOutcome) (bool, error) {
-	written := false
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM timers WHERE id = $1 AND lease_until = $2`, t.ID, t.Lease)
-		if err != nil {
-			return fmt.Errorf("store: complete timer %d: %w", t.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // cancelled (the alert was accepted) or taken over by another replica
-		}
-		status, err := lockAlert(ctx, tx, t.AlertID)
-		if fault.Is(err, fault.NotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if status != alert.Pending && t.Kind != TimerUpdate {
-			return nil
-		}
+	written, err := db.CompleteTimers(ctx, []TimerDone{{Timer: t, Outcome: out}})
+	if err != nil {
+		return false, err
+	}
+	return written[0], nil
+}
+
+// TimerDone is a claimed timer with its outcome.
+type TimerDone struct {
+	Timer   Timer
+	Outcome TimerOutcome
+}
+
+// CompleteTimers is CompleteTimer for many timers in one transaction (one commit, however
+// many timers fell due). It reports, per timer, whether its outcome was written. On error
+// nothing is written; the caller may retry the timers one by one.
+func (db *DB) CompleteTimers(ctx context.Context, done []TimerDone) ([]bool, error) {
+	written := make([]bool, len(done))
+	order := make([]int, len(done)) // by alert, so concurrent batches lock alerts in one order
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(done[a].Timer.AlertID, done[b].Timer.AlertID) })
+	err := db.inEngineTx(ctx, func(tx *sql.Tx) error {
 		now := db.now()
-		if err := insertNotifications(ctx, tx, db.dialect, t.AlertID, out.Notifications, now); err != nil {
-			return err
-		}
-		for _, e := range out.Log {
-			if err := addLog(ctx, tx, t.AlertID, now, e.Type, e.Text, e.Vars); err != nil {
+		for _, i := range order {
+			ok, err := completeTimer(ctx, tx, db.dialect, done[i].Timer, done[i].Outcome, now)
+			if err != nil {
 				return err
 			}
+			written[i] = ok
 		}
-		if n := out.Next; n != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO timers (kind, alert_id, level, round, payload, due_at, created_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, n.Kind, t.AlertID, n.Level, n.Round, nullString(n.Payload), ms(n.DueAt), now); err != nil {
-				return fmt.Errorf("store: next timer: %w", err)
-			}
-		}
-		written = true
 		return nil
 	})
-	return written, err
+	if err != nil {
+		return nil, err
+	}
+	return written, nil
+}
+
+func completeTimer(ctx context.Context, tx *sql.Tx, d Dialect, t Timer, out TimerOutcome, now int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM timers WHERE id = $1 AND lease_until = $2`, t.ID, t.Lease)
+	if err != nil {
+		return false, fmt.Errorf("store: complete timer %d: %w", t.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil // cancelled (the alert was accepted) or taken over by another replica
+	}
+	status, err := lockAlert(ctx, tx, t.AlertID)
+	if fault.Is(err, fault.NotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if status != alert.Pending && t.Kind != TimerUpdate {
+		return false, nil
+	}
+	if err := insertNotifications(ctx, tx, d, t.AlertID, out.Notifications, now); err != nil {
+		return false, err
+	}
+	for _, e := range out.Log {
+		if err := addLog(ctx, tx, t.AlertID, now, e.Type, e.Text, e.Vars); err != nil {
+			return false, err
+		}
+	}
+	if n := out.Next; n != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO timers (kind, alert_id, level, round, payload, due_at, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, n.Kind, t.AlertID, n.Level, n.Round, nullString(n.Payload), ms(n.DueAt), now); err != nil {
+			return false, fmt.Errorf("store: next timer: %w", err)
+		}
+	}
+	return true, nil
 }
 
 var notificationColumns = []column{{"alert_id", "bigint"}, {"purpose", "text"}, {"user_id", "bigint"}, {"rule_id", "bigint"}, {"level", "bigint"},
@@ -290,7 +327,7 @@ type Outgoing struct {
 // again: a crash between sending and recording sends it at most once more.
 func (db *DB) ClaimNotifications(ctx context.Context, now, leaseUntil time.Time, limit int) ([]Outgoing, error) {
 	lease := ms(leaseUntil)
-	rows, err := db.write.QueryContext(ctx, `UPDATE notifications SET lease_until = $1, attempt = attempt + 1 WHERE id IN (
+	rows, err := db.engine.QueryContext(ctx, `UPDATE notifications SET lease_until = $1, attempt = attempt + 1 WHERE id IN (
 		SELECT id FROM notifications WHERE status = $2 AND due_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
 		ORDER BY due_at LIMIT $4`+db.dialect.skipLocked()+`)
 		RETURNING id, COALESCE(alert_id, 0), purpose, COALESCE(user_id, 0), method, target, COALESCE(secret, ''), attempt,
@@ -348,33 +385,55 @@ type SendOutcome struct {
 // entry goes on the alert's timeline; a message without an alert has none, and LogEntry is
 // ignored.
 func (db *DB) FinishNotification(ctx context.Context, o Outgoing, out SendOutcome) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.FinishNotifications(ctx, []Finished{{Outgoing: o, Outcome: out}})
+}
+
+// Finished is a claimed notification with the outcome of its attempt.
+type Finished struct {
+	Outgoing Outgoing
+	Outcome  SendOutcome
+}
+
+// FinishNotifications is FinishNotification for many in one transaction. On error nothing is
+// written; the caller may retry them one by one.
+func (db *DB) FinishNotifications(ctx context.Context, done []Finished) error {
+	slices.SortFunc(done, func(a, b Finished) int { return cmp.Compare(a.Outgoing.ID, b.Outgoing.ID) })
+	return db.inEngineTx(ctx, func(tx *sql.Tx) error {
 		now := db.now()
-		var res sql.Result
-		var err error
-		switch {
-		case out.Err == nil:
-			res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, sent_at = $4, error = NULL, lease_until = NULL
-				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationSuccess, now)
-		case !out.RetryAt.IsZero():
-			uncount := 0
-			if out.Deferred {
-				uncount = 1
+		for _, f := range done {
+			if err := finishNotification(ctx, tx, f.Outgoing, f.Outcome, now); err != nil {
+				return err
 			}
-			res, err = tx.ExecContext(ctx, `UPDATE notifications SET due_at = $3, error = $4, lease_until = NULL, attempt = attempt - $5
-				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, ms(out.RetryAt), truncate(out.Err.Error(), 1000), uncount)
-		default:
-			res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, error = $4, lease_until = NULL
-				WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationError, truncate(out.Err.Error(), 1000))
 		}
-		if err != nil {
-			return fmt.Errorf("store: finish notification %d: %w", o.ID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 || out.LogEntry == nil || o.AlertID == 0 {
-			return nil
-		}
-		return addLog(ctx, tx, o.AlertID, now, out.LogEntry.Type, out.LogEntry.Text, out.LogEntry.Vars)
+		return nil
 	})
+}
+
+func finishNotification(ctx context.Context, tx *sql.Tx, o Outgoing, out SendOutcome, now int64) error {
+	var res sql.Result
+	var err error
+	switch {
+	case out.Err == nil:
+		res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, sent_at = $4, error = NULL, lease_until = NULL
+			WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationSuccess, now)
+	case !out.RetryAt.IsZero():
+		uncount := 0
+		if out.Deferred {
+			uncount = 1
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE notifications SET due_at = $3, error = $4, lease_until = NULL, attempt = attempt - $5
+			WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, ms(out.RetryAt), truncate(out.Err.Error(), 1000), uncount)
+	default:
+		res, err = tx.ExecContext(ctx, `UPDATE notifications SET status = $3, error = $4, lease_until = NULL
+			WHERE id = $1 AND lease_until = $2`, o.ID, o.Lease, NotificationError, truncate(out.Err.Error(), 1000))
+	}
+	if err != nil {
+		return fmt.Errorf("store: finish notification %d: %w", o.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 || out.LogEntry == nil || o.AlertID == 0 {
+		return nil
+	}
+	return addLog(ctx, tx, o.AlertID, now, out.LogEntry.Type, out.LogEntry.Text, out.LogEntry.Vars)
 }
 
 func truncate(s string, n int) string {
