@@ -36,12 +36,14 @@ type Tocsin struct {
 	IntegrationKey string
 
 	client *http.Client
+	dsn    string                      // what tocsin opened: the SQLite path or the PostgreSQL URL
 	drop   func(context.Context) error // removes the database
 }
 
 // StartTocsin starts tocsin on a new database: a SQLite file in a temporary folder when
 // postgresURL is empty, else a schema created for the run in that PostgreSQL database. The
 // per-integration-key event rate limit is off, so the run measures ingestion, not the limit.
+// Webhook contacts may point at loopback addresses, where the benchmarks' receivers listen.
 // A nil log discards tocsin's logs.
 func StartTocsin(ctx context.Context, postgresURL string, log *slog.Logger) (_ *Tocsin, err error) {
 	if log == nil {
@@ -50,6 +52,8 @@ func StartTocsin(ctx context.Context, postgresURL string, log *slog.Logger) (_ *
 	t := &Tocsin{client: &http.Client{Timeout: 30 * time.Second}}
 	cfg := config.Defaults()
 	cfg.Addr, cfg.EventRate, cfg.ShutdownTimeout, cfg.LogLevel = "127.0.0.1:0", 0, 10*time.Second, "error"
+	cfg.AllowPrivateWebhooks = true
+	cfg.RatePerUser = 0 // the benchmarks page one user far more often than a person would be
 	if postgresURL == "" {
 		dir, err := os.MkdirTemp("", "tocsin-bench-")
 		if err != nil {
@@ -74,6 +78,7 @@ func StartTocsin(ctx context.Context, postgresURL string, log *slog.Logger) (_ *
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	t.dsn = cfg.DB
 	t.Server, err = server.Start(ctx, cfg, log, io.Discard)
 	if err != nil {
 		return nil, fmt.Errorf("bench: start tocsin: %w", err)
