@@ -164,6 +164,7 @@ func (e *Engine) work(ctx context.Context) bool {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, timerWorkers)
 	done := make([]*store.TimerDone, len(timers))
+	ctx = context.WithValue(ctx, memoKey{}, &memo{policies: map[int64]*escalation.Policy{}, plans: map[string]map[int64][]Delivery{}})
 	for i, t := range timers {
 		if e.o.Metrics != nil {
 			e.o.Metrics.TimerLateness.Observe(max(now.Sub(t.DueAt), 0).Seconds())
@@ -315,6 +316,56 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// memo keeps, for one batch of timers, the policies and delivery plans already read: timers
+// that fall due together mostly share them (an alert storm on one source pages the same
+// people by the same policy).
+type memo struct {
+	mu       sync.Mutex
+	policies map[int64]*escalation.Policy
+	plans    map[string]map[int64][]Delivery
+}
+
+type memoKey struct{}
+
+func (e *Engine) policy(ctx context.Context, id int64) (*escalation.Policy, error) {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m != nil {
+		m.mu.Lock()
+		p, ok := m.policies[id]
+		m.mu.Unlock()
+		if ok {
+			return p, nil
+		}
+	}
+	p, err := e.o.Store.Policy(ctx, id)
+	if err == nil && m != nil {
+		m.mu.Lock()
+		m.policies[id] = p
+		m.mu.Unlock()
+	}
+	return p, err
+}
+
+func (e *Engine) deliveries(ctx context.Context, users []int64, pr alert.Priority) (map[int64][]Delivery, error) {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	key := fmt.Sprint(pr, users)
+	if m != nil {
+		m.mu.Lock()
+		d, ok := m.plans[key]
+		m.mu.Unlock()
+		if ok {
+			return d, nil
+		}
+	}
+	d, err := e.o.Directory.Deliveries(ctx, users, pr)
+	if err == nil && m != nil {
+		m.mu.Lock()
+		m.plans[key] = d
+		m.mu.Unlock()
+	}
+	return d, err
+}
+
 // timerWorkers is how many timers one replica runs at once.
 const timerWorkers = 8
 
@@ -342,7 +393,7 @@ func (e *Engine) timerOutcome(ctx context.Context, t store.Timer, now time.Time)
 		err = e.tell(ctx, paged, t.Payload, now, &out)
 		return out, err
 	case a.Status == alert.Pending:
-		policy, err := e.o.Store.Policy(ctx, a.EscalationPolicy.ID)
+		policy, err := e.policy(ctx, a.EscalationPolicy.ID)
 		if err != nil {
 			return out, fmt.Errorf("policy of alert %d: %w", a.ID, err)
 		}
@@ -456,7 +507,7 @@ func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.
 		out.Log = append(out.Log, alert.Entry{Type: LogNobodyOnCall, Text: "Nobody to notify on escalation " + level})
 		return nil
 	}
-	plans, err := e.o.Directory.Deliveries(ctx, users, a.Priority)
+	plans, err := e.deliveries(ctx, users, a.Priority)
 	if err != nil {
 		return err
 	}

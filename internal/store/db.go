@@ -102,10 +102,11 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	if cfg.MaxConns < 16 {
 		cfg.MaxConns = 16
 	}
-	// Plan every statement with its actual values. With pgx's default, statements are
-	// prepared once per connection and PostgreSQL soon switches to a generic plan, chosen
-	// while the tables were small: a sequential scan that grows with the alerts table.
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	// Statements are prepared once per connection (parsing and planning were most of
+	// PostgreSQL's time on the engine's path). PostgreSQL may then use a generic plan, so
+	// lookups must not depend on statistics to find their index: the open-key index leads
+	// with open_key for that reason.
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheStatement
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: connect to PostgreSQL: %w", err)
