@@ -27,7 +27,7 @@ Usage:
   tocsin serve [--addr 127.0.0.1:8080] [--db ./tocsin.db | --db postgres://…] [--public-url URL]
   tocsin migrate [--db …]
   tocsin user create --email E --first-name F --last-name L [--role ADMIN|USER|RESPONDER|STAKEHOLDER|GUEST] [--api-key] [--db …]
-  tocsin bench ingest [--connections N] [--duration D] [--db …]
+  tocsin bench ingest|page|timers [--db postgres://…] (see tocsin bench)
   tocsin version
 
 Every flag also reads an environment variable: --public-url reads TOCSIN_PUBLIC_URL.
