@@ -27,22 +27,12 @@ type coverageBody struct {
 
 // requestCoverage asks a colleague to cover part of the caller's own shifts in the schedule.
 func (s *Server) requestCoverage(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
 	var b coverageBody
-	if err := decodeJSON(r, &b); err != nil {
-		return err
-	}
-	sch, err := s.store.Schedule(r.Context(), id)
+	sch, loc, err := s.scheduleFor(r, &b)
 	if err != nil {
 		return err
 	}
-	loc, err := schedule.LoadLocation(sch.Timezone)
-	if err != nil {
-		return err
-	}
+	id := sch.ID
 	if b.Start.IsZero() || b.End.IsZero() {
 		return fault.Errorf("start and end are required")
 	}

@@ -291,26 +291,37 @@ func (s *Server) scheduleOverrides(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+// scheduleFor decodes a request's body into dst and returns the schedule its path names
+// ({id}) with the schedule's time zone, in which times without an offset are read.
+func (s *Server) scheduleFor(r *http.Request, dst any) (*schedule.Schedule, *time.Location, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := decodeJSON(r, dst); err != nil {
+		return nil, nil, err
+	}
+	sch, err := s.store.Schedule(r.Context(), id)
+	if err != nil {
+		return nil, nil, err
+	}
+	loc, err := schedule.LoadLocation(sch.Timezone)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sch, loc, nil
+}
+
 // addScheduleOverride puts a user on call for a while, over the schedule's layers or shifts.
 // ilert's spec says PUT and ilert-go sends POST; both answer 200 with the schedule's
 // reference.
 func (s *Server) addScheduleOverride(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
 	var b overrideBody
-	if err := decodeJSON(r, &b); err != nil {
-		return err
-	}
-	sch, err := s.store.Schedule(r.Context(), id)
+	sch, loc, err := s.scheduleFor(r, &b)
 	if err != nil {
 		return err
 	}
-	loc, err := schedule.LoadLocation(sch.Timezone)
-	if err != nil {
-		return err
-	}
+	id := sch.ID
 	if b.Start.IsZero() || b.End.IsZero() {
 		return fault.Errorf("start and end are required")
 	}
