@@ -69,6 +69,31 @@ type twiml struct {
 	Message []string `xml:"Message"`
 }
 
+// paging is tocsin started with email through a fake SMTP server and SMS and calls through a
+// fake Twilio, with an ADMIN's API client.
+type paging struct {
+	mail   *mailbox
+	twilio *fakeTwilio
+	srv    *process
+	client *client
+	public string // the server's public URL
+}
+
+func startPaging(t *testing.T, dsn string) paging {
+	t.Helper()
+	apiKey := createUserWithKey(t, dsn, "admin@example.com", "ADMIN")
+	p := paging{mail: startMailbox(t), twilio: startFakeTwilio(t, twilioSID, twilioToken, twilioFrom)}
+	addr := freeAddr(t)
+	p.public = "http://" + addr
+	p.srv = startServeAt(t, addr, dsn, "--public-url", p.public, "--event-rate", "0",
+		"--smtp-host", p.mail.host, "--smtp-port", strconv.Itoa(p.mail.port), "--smtp-tls", "none",
+		"--smtp-from", "tocsin <alerts@tocsin.example.com>",
+		"--twilio-account-sid", twilioSID, "--twilio-auth-token", twilioToken, "--twilio-from", twilioFrom,
+		"--twilio-base-url", p.twilio.URL)
+	p.client = newClient(p.srv.URL, bearer(apiKey))
+	return p
+}
+
 func parseTwiML(t *testing.T, s string) twiml {
 	t.Helper()
 	var x twiml
@@ -83,17 +108,8 @@ func parseTwiML(t *testing.T, s string) twiml {
 // resolves it by answering her SMS with "2". Callbacks that Twilio did not sign change nothing.
 func TestPagingEndToEnd(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string) {
-		apiKey := createUserWithKey(t, dsn, "admin@example.com", "ADMIN")
-		smtpSrv := startMailbox(t)
-		tw := startFakeTwilio(t, twilioSID, twilioToken, twilioFrom)
-		addr := freeAddr(t)
-		public := "http://" + addr
-		srv := startServeAt(t, addr, dsn, "--public-url", public, "--event-rate", "0",
-			"--smtp-host", smtpSrv.host, "--smtp-port", strconv.Itoa(smtpSrv.port), "--smtp-tls", "none",
-			"--smtp-from", "tocsin <alerts@tocsin.example.com>",
-			"--twilio-account-sid", twilioSID, "--twilio-auth-token", twilioToken, "--twilio-from", twilioFrom,
-			"--twilio-base-url", tw.URL)
-		c := newClient(srv.URL, bearer(apiKey))
+		p := startPaging(t, dsn)
+		smtpSrv, tw, srv, c, public := p.mail, p.twilio, p.srv, p.client, p.public
 
 		const (
 			aliceEmail = "alice.pager@example.com"

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/tocsinhq/tocsin/internal/notify"
 	"github.com/tocsinhq/tocsin/internal/notify/webhook"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
 )
@@ -307,12 +309,19 @@ func TestReplicasShareTheEngine(t *testing.T) {
 				errorf("alert %d notified user %d twice", a.ID, n.User.ID)
 			}
 			paged[n.User.ID] = true
-			if n.Method != "WEBHOOK" || n.Target != recv.URL+hookOf[n.User.ID] {
-				errorf("notification %d of alert %d: %s to %s, want WEBHOOK to user %d's webhook", n.ID, a.ID, n.Method, n.Target, n.User.ID)
+			// The webhook's URL is shown without its path (it may hold a token); where each
+			// message went is checked against what the receiver got, below.
+			if n.Method != "WEBHOOK" || n.Target != notify.RedactURL(recv.URL+hookOf[n.User.ID]) || strings.Contains(n.Target, hookOf[n.User.ID]) {
+				errorf("notification %d of alert %d: %s to %s, want WEBHOOK to user %d's webhook, its path hidden", n.ID, a.ID, n.Method, n.Target, n.User.ID)
 			}
 			got := byMessage[n.ID]
+			// A message the killed replica sent but had not recorded when it died (the kill
+			// fell between the send and its commit) is sent once more by the survivor: one
+			// extra delivery at most, as promised.
+			resent := len(got) == 2 && got[0].sender == victimHost && got[0].attempt == 1 && got[1].attempt == 2 &&
+				got[1].sender != victimHost && !got[1].at.Before(killedAt)
 			// Attempts are counted when claimed: 2 means the killed replica had claimed it.
-			claimedByVictim := inFlight[n.ID] || (len(got) == 1 && got[0].attempt == 2 && got[0].sender != victimHost)
+			claimedByVictim := inFlight[n.ID] || resent || (len(got) == 1 && got[0].attempt == 2 && got[0].sender != victimHost)
 			if claimedByVictim && len(got) == 1 {
 				unsent++
 			}
@@ -327,9 +336,9 @@ func TestReplicasShareTheEngine(t *testing.T) {
 			switch {
 			case len(got) == 0:
 				errorf("notification %d of alert %d (user %d) never reached the receiver", n.ID, a.ID, n.User.ID)
-			case inFlight[n.ID]:
+			case inFlight[n.ID] || resent:
 				if len(got) != 2 || got[0].attempt != 1 || got[1].attempt != 2 || got[1].sender == victimHost || got[1].at.Before(killedAt) {
-					errorf("message %d, in flight at the kill, was delivered %d times (%v); want attempt 1 from the killed replica, then attempt 2 from the survivor", n.ID, len(got), got)
+					errorf("message %d, in flight or unrecorded at the kill, was delivered %d times (%v); want attempt 1 from the killed replica, then attempt 2 from the survivor", n.ID, len(got), got)
 				}
 			case len(got) != 1:
 				errorf("message %d, not in flight at the kill, was delivered %d times (%v); want exactly once", n.ID, len(got), got)

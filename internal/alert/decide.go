@@ -21,14 +21,16 @@ const (
 
 // Response codes of the Events API (responseCode in the 202 body).
 const (
-	CodeCreated         = "NEW_ALERT_CREATED"      // a new alert was opened
-	CodeAppended        = "EVENT_ADDED_TO_ALERT"   // the event was added to the open alert with its key
-	CodeAccepted        = "ALERT_ACCEPTED"         // the open alert was accepted
-	CodeAlreadyAccepted = "ALERT_ALREADY_ACCEPTED" // ACCEPT for an alert that already was
-	CodeResolved        = "ALERT_RESOLVED"         // the open alert was resolved
-	CodeCommented       = "COMMENT_ADDED"          // the comments were added to the open alert
-	CodeNoOpenAlert     = "NO_OPEN_ALERT"          // ACCEPT, RESOLVE or COMMENT with a key no open alert has
-	CodeSourceInactive  = "ALERT_SOURCE_INACTIVE"  // the source is switched off; the event was dropped
+	CodeCreated         = "NEW_ALERT_CREATED"           // a new alert was opened
+	CodeAppended        = "EVENT_ADDED_TO_ALERT"        // the event was added to the open alert with its key
+	CodeAccepted        = "ALERT_ACCEPTED"              // the open alert was accepted
+	CodeAlreadyAccepted = "ALERT_ALREADY_ACCEPTED"      // ACCEPT for an alert that already was
+	CodeResolved        = "ALERT_RESOLVED"              // the open alert was resolved
+	CodeCommented       = "COMMENT_ADDED"               // the comments were added to the open alert
+	CodeNoOpenAlert     = "NO_OPEN_ALERT"               // ACCEPT, RESOLVE or COMMENT with a key no open alert has
+	CodeSourceInactive  = "ALERT_SOURCE_INACTIVE"       // the source is switched off; the event was dropped
+	CodeFiltered        = "EVENT_FILTERED"              // the source's eventFilter or event-type filters dropped the event
+	CodeInMaintenance   = "ALERT_SOURCE_IN_MAINTENANCE" // the source is in a maintenance window: no alert was opened
 )
 
 // Decide says what an event does, given the open alert with the event's key (nil when there

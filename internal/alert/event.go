@@ -2,7 +2,9 @@ package alert
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -87,11 +89,11 @@ func ParseEvent(body []byte, keyFromPath string) (Event, error) {
 		return Event{}, fault.Errorf("the body must hold a single JSON object")
 	}
 	ev := Event{
-		IntegrationKey: first(keyFromPath, deref(w.IntegrationKey), deref(w.APIKey)),
+		IntegrationKey: cmp.Or(keyFromPath, deref(w.IntegrationKey), deref(w.APIKey)),
 		Type:           EventType(upper(deref(w.EventType))),
 		Summary:        strings.TrimSpace(deref(w.Summary)),
 		Details:        deref(w.Details),
-		AlertKey:       strings.TrimSpace(first(deref(w.AlertKey), deref(w.IncidentKey))),
+		AlertKey:       cmp.Or(strings.TrimSpace(deref(w.AlertKey)), strings.TrimSpace(deref(w.IncidentKey))),
 		Priority:       Priority(upper(deref(w.Priority))),
 		Severity:       w.Severity,
 		Images:         w.Images,
@@ -167,7 +169,7 @@ func (ev *Event) Validate() error {
 			return fault.Errorf("labels need non-empty names, each name and value at most %d characters", MaxTextLen)
 		}
 	}
-	if ev.Type == EventComment && len(ev.Comments) == 0 && ev.Summary == "" && ev.Details == "" {
+	if ev.Type == EventComment && !slices.ContainsFunc(ev.CommentTexts(), func(t string) bool { return t != "" }) {
 		return fault.Errorf("a COMMENT event needs comments, a summary or details")
 	}
 	return nil
@@ -205,7 +207,7 @@ func (ev *Event) CommentTexts() []string {
 		out = append(out, text)
 	}
 	if len(out) == 0 && ev.Type == EventComment {
-		out = append(out, first(ev.Summary, strings.TrimSpace(ev.Details)))
+		out = append(out, cmp.Or(ev.Summary, strings.TrimSpace(ev.Details)))
 	}
 	return out
 }
@@ -218,15 +220,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 func upper(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }

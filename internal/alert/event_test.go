@@ -33,6 +33,12 @@ func TestParseEvent(t *testing.T) {
 			t.Fatalf("got %+v", ev)
 		}
 	})
+	t.Run("BlankAlertKeyFallsBackToIncidentKey", func(t *testing.T) {
+		ev, err := alert.ParseEvent([]byte(`{"integrationKey":"k","eventType":"RESOLVE","alertKey":" ","incidentKey":"legacy"}`), "")
+		if err != nil || ev.AlertKey != "legacy" {
+			t.Fatalf("got %+v, %v", ev, err)
+		}
+	})
 	t.Run("KeyFromPathWins", func(t *testing.T) {
 		ev, err := alert.ParseEvent([]byte(`{"integrationKey":"body","eventType":"ALERT","summary":"s"}`), "path")
 		if err != nil || ev.IntegrationKey != "path" {
@@ -54,6 +60,7 @@ func TestParseEvent(t *testing.T) {
 		{"CustomDetailsNotObject", `{"integrationKey":"k","eventType":"ALERT","summary":"s","customDetails":[1]}`, "customDetails"},
 		{"ImageWithoutSrc", `{"integrationKey":"k","eventType":"ALERT","summary":"s","images":[{"href":"h"}]}`, "images[0]"},
 		{"EmptyComment", `{"integrationKey":"k","eventType":"COMMENT","alertKey":"a"}`, "COMMENT"},
+		{"BlankComment", `{"integrationKey":"k","eventType":"COMMENT","alertKey":"a","details":"   "}`, "COMMENT"},
 		{"TwoObjects", `{"integrationKey":"k","eventType":"ALERT","summary":"s"} {}`, "single"},
 	}
 	for _, tc := range bad {
@@ -129,14 +136,17 @@ func TestCanTransition(t *testing.T) {
 }
 
 func TestParsePeriod(t *testing.T) {
-	good := map[string]string{"PT4H": "4h0m0s", "PT90M": "1h30m0s", "P1D": "24h0m0s", "P1DT2H": "26h0m0s", "PT30S": "30s"}
+	good := map[string]string{"PT4H": "4h0m0s", "PT90M": "1h30m0s", "P1D": "24h0m0s", "P1DT2H": "26h0m0s", "PT30S": "30s",
+		"P366D": "8784h0m0s", "P52W": "8736h0m0s", "PT31622400S": "8784h0m0s"}
 	for in, want := range good {
 		d, err := alert.ParsePeriod(in)
 		if err != nil || d.String() != want {
 			t.Errorf("%s: got %v %v, want %s", in, d, err, want)
 		}
 	}
-	for _, in := range []string{"", "P", "PT", "4H", "PT-1H", "P0D", "P400D"} {
+	// The last ones wrapped around to short periods when multiplied unchecked.
+	for _, in := range []string{"", "P", "PT", "4H", "PT-1H", "P0D", "P400D", "P366DT1S", "P213504D", "PT5124096H", "P30501W",
+		"PT99999999999999999999S"} {
 		if _, err := alert.ParsePeriod(in); err == nil {
 			t.Errorf("%q: want an error", in)
 		}

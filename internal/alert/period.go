@@ -17,20 +17,23 @@ func ParsePeriod(s string) (time.Duration, error) {
 	if m == nil || s == "P" || s[len(s)-1] == 'T' {
 		return 0, fault.Errorf("%q is not an ISO-8601 duration such as PT30M or P1D", s)
 	}
+	const limit = 366 * 24 * time.Hour
+	tooLong := fault.Errorf("%q must be longer than zero and at most a year", s)
 	units := []time.Duration{7 * 24 * time.Hour, 24 * time.Hour, time.Hour, time.Minute, time.Second}
 	var d time.Duration
 	for i, u := range units {
 		if m[i+1] == "" {
 			continue
 		}
-		n, err := strconv.ParseInt(m[i+1], 10, 32)
-		if err != nil {
-			return 0, fault.Errorf("%q has a number too large", s)
+		// Each part is checked before it is multiplied, so that no number wraps around.
+		n, err := strconv.ParseInt(m[i+1], 10, 64)
+		if err != nil || n > int64(limit/u) {
+			return 0, tooLong
 		}
 		d += time.Duration(n) * u
 	}
-	if d <= 0 || d > 366*24*time.Hour {
-		return 0, fault.Errorf("%q must be longer than zero and at most a year", s)
+	if d <= 0 || d > limit {
+		return 0, tooLong
 	}
 	return d, nil
 }

@@ -73,6 +73,12 @@ type Source struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 
 	PolicyID int64 `json:"-"` // the id inside EscalationPolicy
+	// RaiseAt is when the source's pending LOW alerts are next raised to HIGH by its support
+	// hours (auto-raise), worked out from its rules before it is saved; nil when it does not
+	// auto-raise.
+	RaiseAt *time.Time `json:"-"`
+	// HoursRefs are the support hours the source's rules use, found when they are compiled.
+	HoursRefs []int64 `json:"-"`
 }
 
 // Alert creation modes.

@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"time"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/rules"
 	"github.com/tocsinhq/tocsin/internal/store"
+	"github.com/tocsinhq/tocsin/internal/supporthours"
 )
 
 // Paging of GET /api/alert-sources, as ilert documents it.
@@ -51,7 +55,10 @@ func (s *Server) createAlertSource(w http.ResponseWriter, r *http.Request) error
 	}
 	src := &in.Source
 	src.ID = 0
-	if err := s.store.CreateSource(r.Context(), src); err != nil {
+	if err := s.checkRules(r.Context(), src); err != nil {
+		return err
+	}
+	if err := s.store.CreateSource(r.Context(), src, s.nextRaise); err != nil {
 		return err
 	}
 	return s.writeSource(w, r, http.StatusCreated, src)
@@ -79,7 +86,10 @@ func (s *Server) updateAlertSource(w http.ResponseWriter, r *http.Request) error
 	}
 	src := &in.Source
 	src.ID = id
-	if err := s.store.UpdateSource(r.Context(), src); err != nil {
+	if err := s.checkRules(r.Context(), src); err != nil {
+		return err
+	}
+	if err := s.store.UpdateSource(r.Context(), src, s.nextRaise); err != nil {
 		return err
 	}
 	return s.writeSource(w, r, http.StatusOK, src)
@@ -90,8 +100,12 @@ func (s *Server) deleteAlertSource(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteSource(r.Context(), id); err != nil {
+	orphans, err := s.store.DeleteSource(r.Context(), id)
+	if err != nil {
 		return err
+	}
+	for _, m := range orphans { // their alerts live on the sources they were moved from
+		s.resolveHeartbeatAlert(r.Context(), m)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -122,9 +136,11 @@ func (s *Server) writeSource(w http.ResponseWriter, r *http.Request, status int,
 // reference, the integration URL, and the templates and filters only when ?include= names them.
 //
 // The integration URL is the Events API endpoint; the integration key goes in the event body
-// as "integrationKey" (or ilert's older "apiKey").
+// as "integrationKey" (or ilert's older "apiKey"). The key is a secret that opens and resolves
+// alerts whoever holds it, so only callers who may change the source see it.
 func (s *Server) presentSources(r *http.Request, sources ...*alert.Source) error {
 	inc := includes(r)
+	showKeys := callerOf(r).Role.Allows(auth.Configure)
 	policies := map[int64]json.RawMessage{}
 	for _, src := range sources {
 		raw, ok := policies[src.PolicyID]
@@ -137,6 +153,9 @@ func (s *Server) presentSources(r *http.Request, sources ...*alert.Source) error
 		}
 		src.EscalationPolicy = raw
 		src.IntegrationURL = s.publicURL + "/api/events"
+		if !showKeys {
+			src.IntegrationKey = ""
+		}
 		hideUnincluded(src, inc)
 	}
 	return nil
@@ -184,4 +203,48 @@ func hideUnincluded(src *alert.Source, inc map[string]bool) {
 			*f = ""
 		}
 	}
+}
+
+// checkRules compiles a source's rules before it is saved, so a bad template, condition or
+// support hours is refused with where it is wrong, and works out its next auto-raise.
+func (s *Server) checkRules(ctx context.Context, src *alert.Source) error {
+	src.Normalize()
+	set, err := s.compileRules(ctx, src)
+	if err != nil {
+		return err
+	}
+	src.RaiseAt, src.HoursRefs = nil, set.HoursRefs()
+	if at, ok := set.NextRaise(time.Now()); ok {
+		src.RaiseAt = &at
+	}
+	return nil
+}
+
+// nextRaise works out a source's next auto-raise with the given versions of support hours in
+// place of those stored: a store transaction calls it with the hours as it reads or writes
+// them.
+func (s *Server) nextRaise(ctx context.Context, src *alert.Source, hours []supporthours.Hours) (*time.Time, error) {
+	set, err := rules.Compile(ctx, src, hoursWith{hours: hours, Hours: s.store}, s.sources.ruleCounters())
+	if err != nil {
+		return nil, err
+	}
+	if at, ok := set.NextRaise(time.Now()); ok {
+		return &at, nil
+	}
+	return nil, nil
+}
+
+// hoursWith looks up support hours: those in hours by their id, the others in Hours.
+type hoursWith struct {
+	hours []supporthours.Hours
+	rules.Hours
+}
+
+func (l hoursWith) SupportHoursByID(ctx context.Context, id int64) (supporthours.Hours, error) {
+	for _, h := range l.hours {
+		if h.ID == id {
+			return h, nil
+		}
+	}
+	return l.Hours.SupportHoursByID(ctx, id)
 }

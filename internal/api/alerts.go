@@ -22,6 +22,7 @@ func (s *Server) alertRoutes() {
 	s.handle("PUT /api/alerts/{id}/accept", auth.Respond, s.setAlertStatus(alert.Accepted))
 	s.handle("PUT /api/alerts/{id}/resolve", auth.Respond, s.setAlertStatus(alert.Resolved))
 	s.handle("PUT /api/alerts/{id}/assign", auth.Respond, s.assignAlert)
+	s.handle("PUT /api/alerts/{id}/raise", auth.Respond, s.raiseAlert)
 	s.handle("POST /api/alerts/{id}/comments", auth.Respond, s.commentAlert)
 	s.handle("GET /api/alerts/{id}/log-entries", auth.Read, s.alertLogEntries)
 	s.handle("GET /api/alerts/{id}/notifications", auth.Read, s.alertNotifications)
@@ -217,6 +218,20 @@ func (s *Server) createAlert(w http.ResponseWriter, r *http.Request) error {
 		}
 		m.Responders = append(m.Responders, id)
 	}
+	if m.Priority == "" {
+		// As an event on the source would have it: the priority rule, with support hours.
+		src, err := s.store.SourceByID(r.Context(), m.SourceID)
+		if err != nil && !fault.Is(err, fault.NotFound) {
+			return err
+		}
+		if err == nil {
+			set, err := s.compileRules(r.Context(), src)
+			if err != nil {
+				return err
+			}
+			m.Priority = set.Priority(alert.Event{Type: alert.EventAlert, Summary: m.Summary, Details: m.Details}, nil, time.Now())
+		}
+	}
 	a, err := s.store.CreateManualAlert(r.Context(), m, callerOf(r))
 	if err != nil {
 		return err
@@ -242,6 +257,21 @@ func (s *Server) setAlertStatus(to alert.Status) handlerFunc {
 		writeJSON(w, http.StatusOK, a)
 		return nil
 	}
+}
+
+// raiseAlert raises a LOW alert to HIGH; a pending one then pages by the high-priority rules.
+func (s *Server) raiseAlert(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	a, err := s.store.RaiseAlert(r.Context(), id, callerOf(r))
+	if err != nil {
+		return err
+	}
+	s.wake()
+	writeJSON(w, http.StatusOK, a)
+	return nil
 }
 
 func (s *Server) assignAlert(w http.ResponseWriter, r *http.Request) error {
@@ -366,10 +396,15 @@ func (s *Server) removeResponder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	userID, err := s.userID(r, r.PathValue("userID"))
+	// A user that does not exist is not a responder: 404, as for one who is not.
+	a, err := s.store.AccountByRef(r.Context(), r.PathValue("userID"))
+	if fault.Is(err, fault.NotFound) {
+		return fault.NotFoundf("user %q is not a responder of alert %d", r.PathValue("userID"), id)
+	}
 	if err != nil {
 		return err
 	}
+	userID := a.ID
 	if err := s.store.RemoveResponder(r.Context(), id, userID, callerOf(r)); err != nil {
 		return err
 	}

@@ -140,6 +140,7 @@ func TestAlertsAPI(t *testing.T) {
 			}
 			ts.must(t, 204, "DELETE", fmt.Sprintf("/api/alerts/%d/responders/%d", a.ID, ts.Admin.ID), ts.AdminKey, nil)
 			ts.must(t, 404, "DELETE", fmt.Sprintf("/api/alerts/%d/responders/%d", a.ID, ts.Admin.ID), ts.AdminKey, nil)
+			ts.must(t, 404, "DELETE", fmt.Sprintf("/api/alerts/%d/responders/999999", a.ID), ts.AdminKey, nil)
 			got := decodeAs[alert.Alert](t, ts.must(t, 200, "GET", fmt.Sprintf("/api/alerts/%d", a.ID), stakeholderKey, nil))
 			if len(got.Responders) != 1 {
 				t.Fatalf("responders after removal: %+v", got.Responders)

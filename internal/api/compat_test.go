@@ -42,9 +42,9 @@ func readWire(t *testing.T) []wireRequest {
 	return out
 }
 
-// The requests of the wire capture that belong to later features (heartbeats, support hours,
+// The requests of the wire capture that belong to later features (heartbeats,
 // schedules, deployment pipelines, alert actions, incidents) are skipped here.
-var laterFeatures = []string{"/api/heartbeats/", "/api/support-hours", "/api/schedules/", "/api/deployment-pipelines", "/api/alert-actions", "/api/incidents"}
+var laterFeatures = []string{"/api/heartbeats/", "/api/schedules/", "/api/deployment-pipelines", "/api/alert-actions", "/api/incidents"}
 
 // TestIlertGoWireReplay replays ilert-go's captured requests in their order, against ids that
 // match the capture (user 2, policy 5, alert source 3, alert 9), and checks status codes and
@@ -67,7 +67,8 @@ func TestIlertGoWireReplay(t *testing.T) {
 		const ikey = "il1api1-0123456789abcdefghij"
 		ts.must(t, 201, "POST", "/api/alert-sources", ts.AdminKey, `{"name":"one","integrationType":"API","integrationKey":"`+ikey+`","escalationPolicy":{"id":5}}`)
 		ts.must(t, 201, "POST", "/api/alert-sources", ts.AdminKey, `{"name":"two","integrationType":"API","escalationPolicy":{"id":5}}`)
-		for i := 1; i <= 8; i++ { // alerts 1..8; the replayed event opens alert 9
+		supportHoursUpTo(t, ts, 7) // the captured source refers to support hours 7
+		for i := 1; i <= 8; i++ {  // alerts 1..8; the replayed event opens alert 9
 			ts.must(t, 202, "POST", "/api/events", "", fmt.Sprintf(`{"integrationKey":"%s","eventType":"ALERT","summary":"setup","alertKey":"setup-%d"}`, ikey, i))
 		}
 
@@ -82,6 +83,7 @@ func TestIlertGoWireReplay(t *testing.T) {
 			"POST /api/escalation-policies":   201,
 			"POST /api/users/search-email":    200,
 			"GET /api/users/current":          200,
+			"POST /api/support-hours":         201,
 			"DELETE /api/alert-sources/3":     204,
 		}
 		replayed := 0

@@ -63,6 +63,22 @@ func userWithID(t *testing.T, ts *testServer, id int64) auth.Account {
 }
 
 // policiesUpTo creates one-level policies paging user until one has the given id.
+// supportHoursUpTo creates support hours until those with the given id exist (the captured
+// requests refer to support hours 7).
+func supportHoursUpTo(t *testing.T, ts *testServer, id int64) {
+	t.Helper()
+	for {
+		h := decodeAs[struct{ ID int64 }](t, ts.must(t, 201, "POST", "/api/support-hours", ts.AdminKey,
+			`{"name":"office","timezone":"Europe/Berlin","supportDays":{"MONDAY":{"start":"08:00","end":"17:00"}}}`))
+		if h.ID >= id {
+			if h.ID > id {
+				t.Fatalf("support hours ids passed %d without reaching it", id)
+			}
+			return
+		}
+	}
+}
+
 func policiesUpTo(t *testing.T, ts *testServer, id, user int64) {
 	t.Helper()
 	for {
@@ -253,6 +269,7 @@ func TestAlertSourcesAPI(t *testing.T) {
 		key := ts.AdminKey
 		u2 := userWithID(t, ts, 2)
 		policiesUpTo(t, ts, 5, u2.ID)
+		supportHoursUpTo(t, ts, 7)
 		count := func() int {
 			t.Helper()
 			return len(decodeAs[[]json.RawMessage](t, ts.must(t, 200, "GET", "/api/alert-sources", key, nil)))

@@ -114,14 +114,14 @@ func TestEventsAPI(t *testing.T) {
 
 		t.Run("InactiveSource", func(t *testing.T) {
 			f.Source.Active = new(bool)
-			if err := ts.DB.UpdateSource(t.Context(), f.Source); err != nil {
+			if err := ts.DB.UpdateSource(t.Context(), f.Source, nil); err != nil {
 				t.Fatal(err)
 			}
 			// The API caches sources by key for a second; a fresh key avoids depending on that.
 			before := count()
 			src := *f.Source
 			src.ID, src.IntegrationKey = 0, "inactive-key-0123456789"
-			if err := ts.DB.CreateSource(t.Context(), &src); err != nil {
+			if err := ts.DB.CreateSource(t.Context(), &src, nil); err != nil {
 				t.Fatal(err)
 			}
 			r := decodeAs[eventResp](t, ts.must(t, 202, "POST", "/api/events", "", `{"integrationKey":"inactive-key-0123456789","eventType":"ALERT","summary":"s"}`))

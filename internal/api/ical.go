@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	ics "github.com/arran4/golang-ical"
 
@@ -113,7 +114,7 @@ func (s *Server) scheduleICal(w http.ResponseWriter, r *http.Request) error {
 	cal := newCalendar("On call: " + sw.Schedule.Name)
 	for i, sh := range shifts {
 		name := strings.TrimSpace(people[i].User.FirstName + " " + people[i].User.LastName)
-		addShiftEvent(cal, sw.Schedule, sh, fmt.Sprintf("On call: %s (%s)", sw.Schedule.Name, name), name, now)
+		addShiftEvent(cal, sw.Schedule, sh, fmt.Sprintf("On call: %s (%s)", sw.Schedule.Name, name), name, now, from, until)
 	}
 	return writeCalendar(w, cal)
 }
@@ -152,7 +153,7 @@ func (s *Server) userICal(w http.ResponseWriter, r *http.Request) error {
 			}
 			for _, sh := range p.Shifts(from, until) {
 				if sh.User.ID == id {
-					addShiftEvent(cal, sw.Schedule, sh, "On call: "+sw.Schedule.Name, name, now)
+					addShiftEvent(cal, sw.Schedule, sh, "On call: "+sw.Schedule.Name, name, now, from, until)
 				}
 			}
 		}
@@ -165,26 +166,50 @@ func newCalendar(name string) *ics.Calendar {
 	cal.SetProductId("-//tocsin//on-call schedules//EN")
 	cal.SetMethod(ics.MethodPublish)
 	cal.SetCalscale("GREGORIAN")
-	cal.SetName(name)
-	cal.SetXWRCalName(name)
+	cal.SetName(icalText(name))
+	cal.SetXWRCalName(icalText(name))
 	cal.SetRefreshInterval("PT1H")
 	cal.SetXPublishedTTL("PT1H")
 	return cal
 }
 
-// addShiftEvent adds one shift. Its UID names the schedule, the user and the start, so a
-// shift keeps its identity from one fetch of the feed to the next.
-func addShiftEvent(cal *ics.Calendar, sch *schedule.Schedule, sh schedule.Shift, summary, who string, now time.Time) {
-	ev := cal.AddEvent(fmt.Sprintf("schedule-%d-user-%d-%d@tocsin", sch.ID, sh.User.ID, sh.Start.Unix()))
+// addShiftEvent adds one shift of the feed's window [from, until). Its UID names the schedule,
+// the user and the start, so a shift keeps its identity from one fetch of the feed to the
+// next. A shift longer than Shifts looks beyond the window is cut where it stops looking,
+// which moves with every fetch: one cut at its start is named by its end instead, and one cut
+// at both ends as ongoing.
+func addShiftEvent(cal *ics.Calendar, sch *schedule.Schedule, sh schedule.Shift, summary, who string, now, from, until time.Time) {
+	uid := fmt.Sprintf("schedule-%d-user-%d-%d@tocsin", sch.ID, sh.User.ID, sh.Start.Unix())
+	cutStart := !sh.Start.After(from.Add(-schedule.Horizon))
+	cutEnd := !sh.End.Before(until.Add(schedule.Horizon))
+	switch {
+	case cutStart && cutEnd:
+		uid = fmt.Sprintf("schedule-%d-user-%d-ongoing@tocsin", sch.ID, sh.User.ID)
+	case cutStart:
+		uid = fmt.Sprintf("schedule-%d-user-%d-until-%d@tocsin", sch.ID, sh.User.ID, sh.End.Unix())
+	}
+	ev := cal.AddEvent(uid)
 	ev.SetDtStampTime(now)
 	ev.SetStartAt(sh.Start)
 	ev.SetEndAt(sh.End)
-	ev.SetSummary(summary)
-	ev.SetDescription(fmt.Sprintf("%s is on call in %s.", who, sch.Name))
+	ev.SetSummary(icalText(summary))
+	ev.SetDescription(icalText(fmt.Sprintf("%s is on call in %s.", who, sch.Name)))
+}
+
+// icalText makes a name safe for a calendar text value: control characters (a carriage return
+// in a user's name could start a property of its own in a lenient reader) become spaces. The
+// calendar library escapes the rest.
+func icalText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func writeCalendar(w http.ResponseWriter, cal *ics.Calendar) error {
-	body := cal.Serialize()
+	body := cal.Serialize(ics.WithNewLineWindows) // RFC 5545 lines end in CRLF
 	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
 	w.Header().Set("Cache-Control", "private, max-age=300")
 	w.WriteHeader(http.StatusOK)

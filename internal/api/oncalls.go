@@ -11,6 +11,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/escalation"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Paging and range of GET /api/on-calls (ilert documents neither).
@@ -52,7 +53,7 @@ func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) error {
 	}
 	loc := time.UTC
 	if tz := q.Get("timezone"); tz != "" {
-		if loc, err = schedule.LoadLocation(tz); err != nil {
+		if loc, err = zone.Load(tz); err != nil {
 			return err
 		}
 	}

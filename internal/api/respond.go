@@ -51,13 +51,13 @@ func statusOf(code fault.Code) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
 		// The client went away; nobody reads the answer. An event it sent may still commit.
-		s.log.DebugContext(r.Context(), "client gone before the answer", "method", r.Method, "path", r.URL.Path)
+		s.log.DebugContext(r.Context(), "client gone before the answer", "method", r.Method, "pattern", r.Pattern)
 		return
 	}
 	code := fault.CodeOf(err)
 	status := statusOf(code)
 	if status >= 500 {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "pattern", r.Pattern, "err", err)
 	}
 	if code == fault.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin"`)

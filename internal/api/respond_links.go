@@ -9,6 +9,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/notify"
 )
 
 // respondPage is the page behind an accept or resolve link. Following the link only shows it:
@@ -34,6 +35,7 @@ type respondView struct {
 }
 
 // respondByLink serves GET (the confirmation page) and POST (the action) of /respond/{token}.
+// Only a POST acts: link checkers and previews send GET or HEAD, and must not use the link.
 func (s *Server) respondByLink(w http.ResponseWriter, r *http.Request) error {
 	token := r.PathValue("token")
 	view := respondView{}
@@ -42,7 +44,7 @@ func (s *Server) respondByLink(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case err != nil:
 		view.Error, status = fault.MessageOf(err), statusOf(fault.CodeOf(err))
-	case r.Method == http.MethodGet:
+	case r.Method != http.MethodPost:
 		a, err := s.store.Alert(r.Context(), l.AlertID)
 		if err != nil {
 			view.Error, status = "This alert no longer exists.", http.StatusNotFound
@@ -77,6 +79,9 @@ func (s *Server) alertNotifications(w http.ResponseWriter, r *http.Request) erro
 	list, err := s.store.Notifications(r.Context(), id)
 	if err != nil {
 		return err
+	}
+	for i := range list {
+		list[i].Target = notify.ShownTarget(notify.Method(list[i].Method), list[i].Target)
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil

@@ -27,6 +27,10 @@ func (emailEveryone) OnCall(context.Context, []int64, time.Time) (map[int64]int6
 	return map[int64]int64{}, nil
 }
 func (emailEveryone) TeamMembers(context.Context, []int64) ([]int64, error) { return nil, nil }
+
+func (emailEveryone) NextRaise(context.Context, int64, time.Time) (time.Time, bool, error) {
+	return time.Time{}, false, nil
+}
 func (emailEveryone) UpdateDeliveries(context.Context, []int64, string) (map[int64][]engine.Delivery, error) {
 	return nil, nil
 }
@@ -89,8 +93,31 @@ func TestRespondByLink(t *testing.T) {
 		if status != 200 || !strings.Contains(page, "<form method=\"post\">") || !strings.Contains(page, "&lt;b&gt;disk&lt;/b&gt; full") {
 			t.Fatalf("GET: %d %s", status, page)
 		}
+		if status, _ := call("HEAD", accept); status != 200 {
+			t.Fatalf("HEAD: %d", status)
+		}
 		if a, _ := db.Alert(context.Background(), res[0].AlertID); a.Status != alert.Pending {
-			t.Fatalf("GET changed the alert to %s", a.Status)
+			t.Fatalf("GET or HEAD changed the alert to %s", a.Status)
+		}
+		// A link acts with its person's rights as they are now: demoted, they may not use it.
+		spare := auth.Account{FirstName: "Spare", LastName: "Admin", Email: "spare@example.com", Role: auth.Admin}
+		if err := db.CreateAccount(context.Background(), &spare, ""); err != nil {
+			t.Fatal(err)
+		}
+		demoted := f.User
+		demoted.Role = auth.Stakeholder
+		if err := db.UpdateAccount(context.Background(), &demoted); err != nil {
+			t.Fatal(err)
+		}
+		if status, page = call("POST", accept); status != 403 || !strings.Contains(page, "may not accept or resolve") {
+			t.Fatalf("POST by a STAKEHOLDER: %d %s", status, page)
+		}
+		if a, _ := db.Alert(context.Background(), res[0].AlertID); a.Status != alert.Pending {
+			t.Fatalf("a STAKEHOLDER's link changed the alert to %s", a.Status)
+		}
+		demoted.Role = f.User.Role
+		if err := db.UpdateAccount(context.Background(), &demoted); err != nil {
+			t.Fatal(err)
 		}
 		status, page = call("POST", accept)
 		if status != 200 || !strings.Contains(page, "ACCEPTED") {

@@ -18,5 +18,6 @@ func (s *Server) configRoutes() {
 	s.handle("GET /api/alert-sources/name/{name...}", auth.Read, s.alertSourceByName)
 	s.handle("GET /api/alert-sources/{idOrKey}", auth.Read, s.getAlertSource)
 	s.handle("PUT /api/alert-sources/{id}", auth.Configure, s.updateAlertSource)
+	s.handle("POST /api/alert-sources/{id}/simulate", auth.Configure, s.simulateEvent)
 	s.handle("DELETE /api/alert-sources/{id}", auth.Configure, s.deleteAlertSource)
 }

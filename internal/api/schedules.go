@@ -13,6 +13,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
 	"github.com/tocsinhq/tocsin/internal/store"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Paging of GET /api/schedules. ilert documents at most 20; tocsin allows more so that a
@@ -185,7 +186,7 @@ func (s *Server) scheduleShifts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	loc, err := schedule.LoadLocation(sch.Timezone)
+	loc, err := zone.Load(sch.Timezone)
 	if err != nil {
 		return err
 	}
@@ -259,7 +260,7 @@ func (s *Server) scheduleOverrides(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	loc, err := schedule.LoadLocation(sch.Timezone)
+	loc, err := zone.Load(sch.Timezone)
 	if err != nil {
 		return err
 	}
@@ -305,7 +306,7 @@ func (s *Server) scheduleFor(r *http.Request, dst any) (*schedule.Schedule, *tim
 	if err != nil {
 		return nil, nil, err
 	}
-	loc, err := schedule.LoadLocation(sch.Timezone)
+	loc, err := zone.Load(sch.Timezone)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -429,6 +429,17 @@ func TestICalFeeds(t *testing.T) {
 		if !strings.Contains(cal.Serialize(), "DTSTART:20240226T080000Z") {
 			t.Errorf("DTSTART is not in UTC form:\n%s", cal.Serialize())
 		}
+		// RFC 5545: every line ends in CRLF, and a control character in a name (a carriage
+		// return could start a property of its own) is not passed on.
+		odd := bob
+		odd.FirstName = "Bob\rATTENDEE:mailto:x@example.com"
+		if err := ts.DB.UpdateAccount(t.Context(), &odd); err != nil {
+			t.Fatal(err)
+		}
+		_, raw := ts.do(t, "GET", strings.TrimPrefix(u.URL, ts.URL), "", nil)
+		if strings.Count(string(raw), "\n") != strings.Count(string(raw), "\r\n") || strings.Contains(string(raw), "\rATTENDEE") {
+			t.Errorf("the feed has bare line ends or a raw carriage return:\n%q", raw)
+		}
 		again := fetchFeed(t, ts, u.URL)
 		if cal.Events()[1].Id() != again.Events()[1].Id() {
 			t.Error("a shift's UID changed between two fetches")
@@ -510,4 +521,27 @@ func TestIlertGoScheduleWire(t *testing.T) {
 			t.Fatalf("replayed %d schedule requests, want 3", n)
 		}
 	})
+}
+
+// A shift longer than the feed's window keeps its UID from one fetch to the next, though the
+// window (and so the shift's start in the feed) moves.
+func TestICalLongShiftKeepsItsUID(t *testing.T) {
+	ts := newTestServer(t, storetest.SQLiteDSN(t))
+	ts.DB.Now = func() time.Time { return scheduleNow }
+	ann, annKey := ts.user(t, auth.Responder)
+	// One person, on call since long before the feed's window.
+	body := strings.Replace(weeklyBody("alone", ann.ID), "2024-02-26T09:00", "2023-01-02T09:00", 1)
+	alone := decodeAs[scheduleJSON](t, ts.must(t, http.StatusCreated, "POST", "/api/schedules", ts.AdminKey, body))
+	u := decodeAs[struct{ URL string }](t, ts.must(t, http.StatusOK, "GET", fmt.Sprintf("/api/schedules/%d/ical-url", alone.ID), annKey, nil))
+	first := fetchFeed(t, ts, u.URL)
+	ts.DB.Now = func() time.Time { return scheduleNow.Add(time.Hour) }
+	second := fetchFeed(t, ts, u.URL)
+	if len(first.Events()) == 0 || len(first.Events()) != len(second.Events()) {
+		t.Fatalf("%d events, then %d", len(first.Events()), len(second.Events()))
+	}
+	for i := range first.Events() {
+		if a, b := first.Events()[i].Id(), second.Events()[i].Id(); a != b {
+			t.Errorf("event %d: UID %s, an hour later %s", i, a, b)
+		}
+	}
 }

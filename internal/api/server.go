@@ -4,8 +4,11 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/heartbeat"
 	"github.com/tocsinhq/tocsin/internal/ingest"
 	"github.com/tocsinhq/tocsin/internal/metrics"
 	"github.com/tocsinhq/tocsin/internal/notify/twilio"
@@ -39,6 +43,12 @@ type Options struct {
 	Twilio *twilio.Config
 	// Wake tells the engine that work is due now (an alert opened); nil when no engine runs.
 	Wake func()
+	// Heartbeats takes the pings of heartbeat monitors; whoever starts the API runs its loop
+	// (heartbeat.Watcher.Run), which writes them. nil makes one on Store that nobody runs.
+	Heartbeats *heartbeat.Watcher
+	// Planner works out whom a simulated alert would notify; nil leaves dry runs without a
+	// notification plan.
+	Planner Planner
 }
 
 // Server is tocsin's HTTP API.
@@ -55,6 +65,8 @@ type Server struct {
 	wake      func()
 
 	allowPrivateWebhooks bool
+	heartbeats           *heartbeat.Watcher
+	planner              Planner
 	mux                  *http.ServeMux
 }
 
@@ -72,10 +84,15 @@ func New(o Options) *Server {
 
 		allowPrivateWebhooks: o.AllowPrivateWebhooks,
 		wake:                 o.Wake,
+		heartbeats:           o.Heartbeats,
+		planner:              o.Planner,
 		mux:                  http.NewServeMux(),
 	}
 	if s.wake == nil {
 		s.wake = func() {}
+	}
+	if s.heartbeats == nil {
+		s.heartbeats = heartbeat.New(heartbeat.Options{Store: o.Store, Log: o.Log})
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -114,6 +131,20 @@ func (s *Server) instrument(pattern string, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			// A bug in a handler answers 500 with the envelope and is logged with its stack,
+			// rather than dropping the connection.
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "handler panicked", "method", r.Method, "pattern", pattern,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !sw.wrote {
+					s.writeError(sw, r, errors.New("handler panicked"))
+				}
+			}
+		}()
 		if err := fn(sw, r); err != nil {
 			s.writeError(sw, r, err)
 		}
@@ -126,11 +157,17 @@ func (s *Server) instrument(pattern string, fn handlerFunc) http.Handler {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	wrote  bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	w.status = code
+	w.status, w.wrote = code, true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
 }
 
 // routes lists every route of the API.
@@ -158,6 +195,9 @@ func (s *Server) routes() {
 	s.scheduleRoutes()
 	s.coverageRoutes()
 	s.alertRoutes()
+	s.supportHoursRoutes()
+	s.maintenanceRoutes()
+	s.heartbeatRoutes()
 
 	s.public("/", func(w http.ResponseWriter, r *http.Request) error {
 		return fault.NotFoundf("no route for %s %s", r.Method, r.URL.Path)

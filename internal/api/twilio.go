@@ -59,7 +59,7 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) error {
 		writeTwiML(w, twilio.SMSReplyResponse("", 0, false))
 		return nil
 	}
-	a, err := s.store.RespondByPhone(r.Context(), in.From, in.AlertID, 0, twilioActions[in.Action], "SMS")
+	a, err := s.store.RespondByPhone(r.Context(), in.From, in.AlertID, 0, twilioActions[in.Action], "SMS", smsRef(in.MessageSID))
 	switch {
 	case fault.Is(err, fault.NotFound):
 		writeTwiML(w, twilio.SMSReplyResponse(in.Action, 0, false))
@@ -73,6 +73,22 @@ func (s *Server) twilioSMS(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeTwiML(w, twilio.SMSReplyResponse(in.Action, id, err == nil && a.Status == twilioActions[in.Action]))
 	return nil
+}
+
+// smsRef and callRef name a reply for RespondByPhone, so that it is carried out once: an SMS
+// by its message id, a keypress by its call and the action (a call answers once per action).
+func smsRef(messageSID string) string {
+	if messageSID == "" {
+		return ""
+	}
+	return "twilio-sms:" + messageSID
+}
+
+func callRef(callSID, action string) string {
+	if callSID == "" {
+		return ""
+	}
+	return "twilio-call:" + callSID + ":" + action
 }
 
 // twilioGather handles the key pressed during a voice call.
@@ -89,7 +105,7 @@ func (s *Server) twilioGather(w http.ResponseWriter, r *http.Request) error {
 		writeTwiML(w, twilio.GatherResponse("", false))
 		return nil
 	}
-	a, err := s.store.RespondByPhone(r.Context(), k.To, k.AlertID, k.MessageID, twilioActions[k.Action], "voice call")
+	a, err := s.store.RespondByPhone(r.Context(), k.To, k.AlertID, k.MessageID, twilioActions[k.Action], "voice call", callRef(k.CallSID, k.Action))
 	if err != nil && fault.CodeOf(err) == fault.Internal {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Role is a user's account-wide role, as in ilert.
@@ -106,7 +107,7 @@ func (a *Account) Validate() error {
 		return err
 	}
 	if a.Timezone != "" {
-		if _, err := time.LoadLocation(a.Timezone); err != nil {
+		if _, err := zone.Load(a.Timezone); err != nil {
 			return fault.Errorf("timezone %q is not an IANA time zone", a.Timezone)
 		}
 	}

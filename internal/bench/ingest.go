@@ -24,6 +24,7 @@ type IngestOptions struct {
 	// Empty runs on SQLite in a temporary folder.
 	PostgresURL string
 	Dedup       bool         // also measure events that all go to a few open alerts
+	Rules       bool         // also measure a source with a template and a condition (RuledSource)
 	CPUProfile  io.Writer    // when set, receives a CPU profile of the measured tocsin run
 	Progress    io.Writer    // when set, told what is being measured
 	Log         *slog.Logger // tocsin's logs; nil discards them
@@ -84,12 +85,17 @@ func Ingest(ctx context.Context, o IngestOptions, out io.Writer) error {
 		return err
 	}
 	rows = append(rows, row{"tocsin", res})
+	unpaged, err := t.Unpaged(ctx)
+	if err != nil {
+		return err
+	}
 	alerts, err := t.CountAlerts(ctx)
 	if err != nil {
 		return err
 	}
 	var failed []error
-	checks := []string{fmt.Sprintf("verified: %d alerts for %d accepted events", alerts, accepted)}
+	checks := []string{fmt.Sprintf("verified: %d alerts for %d accepted events", alerts, accepted),
+		fmt.Sprintf("engine: when the run ended, %d of those alerts (%.1f%%) were still waiting to be paged", unpaged, 100*float64(unpaged)/float64(max(alerts, 1)))}
 	if alerts != int(accepted) {
 		failed = append(failed, fmt.Errorf("bench: tocsin holds %d alerts but accepted %d events with distinct keys", alerts, accepted))
 		checks = nil
@@ -110,6 +116,29 @@ func Ingest(ctx context.Context, o IngestOptions, out io.Writer) error {
 			checks = append(checks, fmt.Sprintf("verified: dedup added %d accepted events to %d alerts", accepted, opened))
 		} else {
 			failed = append(failed, fmt.Errorf("bench: %d dedup events on %d alert keys opened %d alerts", accepted, DedupKeys, opened))
+		}
+	}
+
+	if o.Rules {
+		progress("measuring tocsin with alert source rules for %s …", o.Duration)
+		id, key, err := t.CreateSource(ctx, RuledSource)
+		if err != nil {
+			return err
+		}
+		res, accepted, err := measure(ctx, client, t.EventsURL(), NewTemplate(key, "rules-", 0), o, nil)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{"tocsin + rules", res})
+		n, err := t.CountSourceAlerts(ctx, id)
+		if err != nil {
+			return err
+		}
+		if n == int(accepted) {
+			checks = append(checks, fmt.Sprintf("verified: %d alerts for %d accepted events through the rules; rules vs plain: %.3f",
+				n, accepted, res.Rate()/rows[1].res.Rate()))
+		} else {
+			failed = append(failed, fmt.Errorf("bench: the source with rules holds %d alerts but accepted %d events", n, accepted))
 		}
 	}
 
@@ -184,4 +213,12 @@ func latency(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", ms)
 	}
 	return fmt.Sprintf("%.2fms", ms)
+}
+
+// RuledSource is the rules of the source bench ingest --rules measures: an event filter every
+// bench event passes and templates for the summary and the alert key.
+var RuledSource = map[string]any{
+	"eventFilter":      "event.eventType == 'ALERT' and event.summary contains 'bench' and not (event.alertKey starts_with 'skip')",
+	"summaryTemplate":  map[string]any{"textTemplate": "{{ summary.upperCase() }} ({{ alertKey }})"},
+	"alertKeyTemplate": map[string]any{"textTemplate": "r-{{ alertKey }}"},
 }

@@ -259,14 +259,9 @@ type escalationDue struct {
 // is what tocsin_timer_lateness_seconds observed for the escalation, for each alert rather
 // than in buckets, and written − level1 − escalateAfter is how late it took effect.
 func (t *Tocsin) escalationDueTimes(ctx context.Context) ([]escalationDue, error) {
-	driver, dsn := "pgx", t.dsn
-	if !store.IsPostgres(t.dsn) {
-		driver = "sqlite"
-		dsn = "file:" + (&url.URL{Path: t.dsn}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)"
-	}
-	db, err := sql.Open(driver, dsn)
+	db, err := t.openDB()
 	if err != nil {
-		return nil, fmt.Errorf("bench: open the database: %w", err)
+		return nil, err
 	}
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, `SELECT a.alert_key, n1.due_at, n2.due_at, n2.created_at FROM alerts a
@@ -324,4 +319,33 @@ func timerReport(out io.Writer, o TimerOptions, t *Tocsin, r TimerResult) {
 	fmt.Fprintf(out, "pages:   level 1: %s\n         level 2: %s\n", r.Level1, r.Level2)
 	fmt.Fprintln(out, verdict(l.Accepted > 0 && l.Percentile(99) < TimerTarget,
 		fmt.Sprintf("escalation lateness (written − due) p99 %s, target under %s", latency(l.Percentile(99)), latency(TimerTarget))))
+}
+
+// openDB opens tocsin's database to read what it wrote, as no API shows it.
+func (t *Tocsin) openDB() (*sql.DB, error) {
+	driver, dsn := "pgx", t.dsn
+	if !store.IsPostgres(t.dsn) {
+		driver = "sqlite"
+		dsn = "file:" + (&url.URL{Path: t.dsn}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("bench: open the database: %w", err)
+	}
+	return db, nil
+}
+
+// Unpaged counts the alerts the engine has not started on yet: their START timer is still
+// waiting. After a burst of events it is the engine's backlog.
+func (t *Tocsin) Unpaged(ctx context.Context) (int, error) {
+	db, err := t.openDB()
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM timers WHERE kind = 'START'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("bench: count waiting timers: %w", err)
+	}
+	return n, nil
 }

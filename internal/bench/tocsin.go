@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,6 +35,7 @@ type Tocsin struct {
 	APIKey         string
 	SourceID       int64
 	IntegrationKey string
+	PolicyID       int64
 
 	client *http.Client
 	dsn    string                      // what tocsin opened: the SQLite path or the PostgreSQL URL
@@ -120,31 +122,44 @@ func (t *Tocsin) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bench: create an escalation policy: %w", err)
 	}
+	t.PolicyID = policy.ID
+	t.SourceID, t.IntegrationKey, err = t.CreateSource(ctx, nil)
+	return err
+}
+
+// CreateSource creates an API alert source on the bench policy, with extra fields (its
+// rules), and returns its id and integration key.
+func (t *Tocsin) CreateSource(ctx context.Context, extra map[string]any) (int64, string, error) {
+	body := map[string]any{
+		"name":             "bench",
+		"integrationType":  "API",
+		"escalationPolicy": map[string]any{"id": t.PolicyID},
+	}
+	maps.Copy(body, extra)
 	var source struct {
 		ID             int64  `json:"id"`
 		IntegrationKey string `json:"integrationKey"`
 	}
-	err = t.call(ctx, http.MethodPost, "/api/alert-sources", map[string]any{
-		"name":             "bench",
-		"integrationType":  "API",
-		"escalationPolicy": map[string]any{"id": policy.ID},
-	}, &source)
-	if err != nil {
-		return fmt.Errorf("bench: create an alert source: %w", err)
+	if err := t.call(ctx, http.MethodPost, "/api/alert-sources", body, &source); err != nil {
+		return 0, "", fmt.Errorf("bench: create an alert source: %w", err)
 	}
 	if source.IntegrationKey == "" {
-		return errors.New("bench: the new alert source has no integrationKey")
+		return 0, "", errors.New("bench: the new alert source has no integrationKey")
 	}
-	t.SourceID, t.IntegrationKey = source.ID, source.IntegrationKey
-	return nil
+	return source.ID, source.IntegrationKey, nil
 }
 
 // CountAlerts returns how many alerts the bench source has, through GET /api/alerts/count.
 func (t *Tocsin) CountAlerts(ctx context.Context) (int, error) {
+	return t.CountSourceAlerts(ctx, t.SourceID)
+}
+
+// CountSourceAlerts counts the alerts of one alert source.
+func (t *Tocsin) CountSourceAlerts(ctx context.Context, sourceID int64) (int, error) {
 	var out struct {
 		Count *int `json:"count"`
 	}
-	if err := t.call(ctx, http.MethodGet, "/api/alerts/count?sources="+strconv.FormatInt(t.SourceID, 10), nil, &out); err != nil {
+	if err := t.call(ctx, http.MethodGet, "/api/alerts/count?sources="+strconv.FormatInt(sourceID, 10), nil, &out); err != nil {
 		return 0, fmt.Errorf("bench: count alerts: %w", err)
 	}
 	if out.Count == nil {

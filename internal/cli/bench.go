@@ -16,7 +16,7 @@ import (
 )
 
 const benchUsage = `usage:
-  tocsin bench ingest [--connections N] [--duration D] [--db postgres://…] [--dedup] [--cpuprofile FILE]
+  tocsin bench ingest [--connections N] [--duration D] [--db postgres://…] [--dedup] [--rules] [--cpuprofile FILE]
   tocsin bench page [--rate 200] [--duration 20s] [--db postgres://…] [--cpuprofile FILE]
   tocsin bench timers [--alerts 20000] [--connections 32] [--open-over D] [--db postgres://…] [--cpuprofile FILE]`
 
@@ -42,6 +42,7 @@ func benchIngest(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.Connections, "connections", 64, "concurrent connections, one request in flight on each")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long each target is measured, after a 1s warm-up")
 	fs.BoolVar(&o.Dedup, "dedup", false, "also measure events that all share a few alert keys (added to open alerts)")
+	fs.BoolVar(&o.Rules, "rules", false, "also measure a source with an event filter and summary and alert key templates")
 	common := benchFlags(fs, &o.PostgresURL)
 	if err := common.parse(args); err != nil {
 		return err

@@ -28,6 +28,7 @@ Usage:
   tocsin migrate [--db …]
   tocsin user create --email E --first-name F --last-name L [--role ADMIN|USER|RESPONDER|STAKEHOLDER|GUEST] [--api-key] [--db …]
   tocsin bench ingest|page|timers [--db postgres://…] (see tocsin bench)
+  tocsin agent event|heartbeat|daemon [--server URL] [-f FILE] (the edge agent; see tocsin agent)
   tocsin version
 
 Every flag also reads an environment variable: --public-url reads TOCSIN_PUBLIC_URL.
@@ -50,6 +51,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = user(args[1:], stdout, stderr)
 	case "bench":
 		err = bench(args[1:], stdout, stderr)
+	case "agent":
+		err = agentCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tocsin", version())
 	case "help", "-h", "--help":

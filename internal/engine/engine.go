@@ -41,6 +41,9 @@ type Directory interface {
 	// UpdateDeliveries returns each user's deliveries for an update about an alert they were
 	// paged for: ALERT_ACCEPTED, ALERT_RESOLVED or ALERT_ESCALATED.
 	UpdateDeliveries(ctx context.Context, userIDs []int64, update string) (map[int64][]Delivery, error)
+	// NextRaise returns when the pending LOW alerts of an alert source are next raised to HIGH
+	// after t, by its support hours; ok is false when they never are.
+	NextRaise(ctx context.Context, sourceID int64, after time.Time) (at time.Time, ok bool, err error)
 }
 
 // Links makes the signed accept and resolve links put in messages.
@@ -97,7 +100,7 @@ func New(o Options) *Engine {
 		o.Lease = 60 * time.Second
 	}
 	if o.Batch <= 0 {
-		o.Batch = 100
+		o.Batch = 400
 	}
 	if o.Retry.Attempts <= 0 {
 		o.Retry = Retry{Attempts: 6, Base: 10 * time.Second, Max: 10 * time.Minute}
@@ -150,67 +153,118 @@ func (e *Engine) Tick(ctx context.Context) bool {
 	return e.work(ctx)
 }
 
-// work runs the timers and notifications due now, once, and reports whether it found a full
-// batch of either.
+// work runs the auto-raises, timers and notifications due now, once, and reports whether it
+// found a full batch of any.
 func (e *Engine) work(ctx context.Context) bool {
 	now := e.o.Now()
+	raises := e.raise(ctx, now) // first: the alerts it raises start paging in this pass
 	timers, err := e.o.Store.ClaimTimers(ctx, now, now.Add(e.o.Lease), e.o.Batch)
 	if err != nil && ctx.Err() == nil {
 		e.o.Log.Error("claim timers", "err", err)
 	}
-	// Timers of different alerts are independent: run several at once, so that the database's
-	// round trips and commits overlap (on PostgreSQL they dominate a timer's cost).
-	// Outcomes are worked out concurrently and committed together: one commit for the batch.
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, timerWorkers)
-	done := make([]*store.TimerDone, len(timers))
-	ctx = context.WithValue(ctx, memoKey{}, &memo{policies: map[int64]*escalation.Policy{}, plans: map[string]map[int64][]Delivery{}})
-	for i, t := range timers {
-		if e.o.Metrics != nil {
-			e.o.Metrics.TimerLateness.Observe(max(now.Sub(t.DueAt), 0).Seconds())
-		}
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
-			out, err := e.timerOutcome(ctx, t, now)
-			if err != nil {
-				e.o.Log.Error("timer failed; it runs again when its lease ends", "timer", t.ID, "alert", t.AlertID, "err", err)
-				return
-			}
-			done[i] = &store.TimerDone{Timer: t, Outcome: out}
-		})
-	}
-	wg.Wait()
-	e.completeTimers(ctx, done)
+	e.runTimers(ctx, timers, now)
+	// A fresh time for the claim: working the timers out may have taken a while, and a send
+	// must end well inside the lease counted from when it was claimed.
+	now = e.o.Now()
 	outs, err := e.o.Store.ClaimNotifications(ctx, now, now.Add(e.o.Lease), e.o.Batch)
 	if err != nil && ctx.Err() == nil {
 		e.o.Log.Error("claim notifications", "err", err)
 	}
 	e.send(ctx, outs, now)
-	return len(timers) == e.o.Batch || len(outs) == e.o.Batch
+	return len(timers) == e.o.Batch || len(outs) == e.o.Batch || raises == e.o.Batch
 }
 
-// send delivers claimed notifications, concurrently, and records each outcome.
+// raise runs the auto-raises due now: the pending LOW alerts of each source become HIGH and
+// start paging by the high-priority rules. It returns how many it claimed.
+func (e *Engine) raise(ctx context.Context, now time.Time) int {
+	due, err := e.o.Store.ClaimRaises(ctx, now, now.Add(e.o.Lease), e.o.Batch)
+	if err != nil && ctx.Err() == nil {
+		e.o.Log.Error("claim auto-raises", "err", err)
+	}
+	for _, t := range due {
+		var next *time.Time
+		at, ok, err := e.o.Directory.NextRaise(ctx, t.SourceID, now)
+		if err == nil && ok {
+			next = &at
+		}
+		var raised []int64
+		if err == nil {
+			raised, err = e.o.Store.RaiseSource(ctx, t, next)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				e.o.Log.Error("auto-raise failed; it runs again when its lease ends", "source", t.SourceID, "err", err)
+			}
+			continue
+		}
+		if len(raised) > 0 {
+			e.o.Log.Info("raised pending alerts to HIGH", "source", t.SourceID, "alerts", len(raised))
+			e.Wake()
+		}
+	}
+	return len(due)
+}
+
+// send delivers claimed notifications, concurrently, and records each outcome soon after it
+// is known: the sends that end within recordLinger of one another are recorded by one commit,
+// and a slow channel does not hold back the records of the others (so a replica that dies
+// mid-batch has recorded every send that ended, and none of those goes out again).
 func (e *Engine) send(ctx context.Context, outs []store.Outgoing, now time.Time) {
-	done := make([]store.Finished, len(outs))
+	if len(outs) == 0 {
+		return
+	}
+	// Sends under way finish when ctx ends (a shutdown), each within its own timeout, and
+	// what was sent is recorded: a send cut off would count as a failed attempt, and might
+	// go out again though the provider had taken it.
+	keep := context.WithoutCancel(ctx)
+	finished := make(chan store.Finished, len(outs))
 	var wg sync.WaitGroup
-	for i, o := range outs {
+	for _, o := range outs {
 		wg.Go(func() {
 			var out store.SendOutcome
 			if wait := e.limits.wait(notify.Method(o.Method), o.UserID, now); wait > 0 {
 				out = store.SendOutcome{Err: fmt.Errorf("held back by the %s rate limit", o.Method), RetryAt: now.Add(wait), Deferred: true}
 			} else {
-				out = e.deliver(ctx, o, now)
+				out = e.deliver(keep, o, now)
 			}
-			done[i] = store.Finished{Outgoing: o, Outcome: out}
+			finished <- store.Finished{Outgoing: o, Outcome: out}
 		})
 	}
-	wg.Wait()
-	if len(done) == 0 {
-		return
+	go func() { wg.Wait(); close(finished) }()
+	for f := range finished {
+		rctx, cancel := context.WithTimeout(keep, recordTimeout)
+		e.record(rctx, append([]store.Finished{f}, gather(finished, recordLinger)...))
+		cancel()
 	}
-	// One commit records the whole batch; if it fails, each is recorded on its own.
-	ctx = context.WithoutCancel(ctx)
+}
+
+// recordTimeout bounds recording a group of sends, so a database that hangs cannot hold the
+// loop (and a shutdown) forever; what is not recorded is sent again after its lease.
+const recordTimeout = 30 * time.Second
+
+// recordLinger is how long the first send of a group to record waits for others to end.
+const recordLinger = 10 * time.Millisecond
+
+// gather takes what arrives on ch within d, or until ch is closed.
+func gather[T any](ch <-chan T, d time.Duration) []T {
+	var out []T
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return out
+			}
+			out = append(out, v)
+		case <-t.C:
+			return out
+		}
+	}
+}
+
+// record writes the outcomes of finished sends in one commit; if that fails, each on its own.
+func (e *Engine) record(ctx context.Context, done []store.Finished) {
 	if err := e.o.Store.FinishNotifications(ctx, done); err == nil {
 		return
 	}
@@ -244,13 +298,13 @@ func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) s
 	retry := e.count(m, err)
 	if err == nil {
 		return store.SendOutcome{LogEntry: &alert.Entry{Type: LogNotification,
-			Text: fmt.Sprintf("Notified %s by %s at %s", who, m.Method, o.Target)}}
+			Text: fmt.Sprintf("Notified %s by %s at %s", who, m.Method, notify.ShownTarget(m.Method, o.Target))}}
 	}
 	if retry {
 		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
 	}
 	return store.SendOutcome{Err: err, LogEntry: &alert.Entry{Type: LogNotification,
-		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, o.Target, o.Attempt, err)}}
+		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, notify.ShownTarget(m.Method, o.Target), o.Attempt, err)}}
 }
 
 // deliverMessage sends a message that is not about an alert: its subject and text, retried
@@ -316,54 +370,157 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// memo keeps, for one batch of timers, the policies and delivery plans already read: timers
-// that fall due together mostly share them (an alert storm on one source pages the same
-// people by the same policy).
-type memo struct {
+// batch is one claimed batch of timers with what its timers share, each read once: the
+// alerts, the users paged for them so far, and the policies, on-call answers, team members
+// and delivery plans they look up. Timers that fall due together mostly share these (an alert
+// storm on one source pages the same people by the same policy), so a batch costs a few
+// queries however many timers it holds.
+type batch struct {
+	e      *Engine
+	now    time.Time
+	alerts map[int64]store.AlertState
+	paged  map[int64][]int64
+
 	mu       sync.Mutex
 	policies map[int64]*escalation.Policy
+	onCall   map[string]map[int64]int64
+	members  map[string][]int64
 	plans    map[string]map[int64][]Delivery
 }
 
-type memoKey struct{}
-
-func (e *Engine) policy(ctx context.Context, id int64) (*escalation.Policy, error) {
-	m, _ := ctx.Value(memoKey{}).(*memo)
-	if m != nil {
-		m.mu.Lock()
-		p, ok := m.policies[id]
-		m.mu.Unlock()
-		if ok {
-			return p, nil
-		}
-	}
-	p, err := e.o.Store.Policy(ctx, id)
-	if err == nil && m != nil {
-		m.mu.Lock()
-		m.policies[id] = p
-		m.mu.Unlock()
-	}
-	return p, err
+func (e *Engine) newBatch(now time.Time) *batch {
+	return &batch{e: e, now: now, paged: map[int64][]int64{}, policies: map[int64]*escalation.Policy{},
+		onCall: map[string]map[int64]int64{}, members: map[string][]int64{}, plans: map[string]map[int64][]Delivery{}}
 }
 
-func (e *Engine) deliveries(ctx context.Context, users []int64, pr alert.Priority) (map[int64][]Delivery, error) {
-	m, _ := ctx.Value(memoKey{}).(*memo)
-	key := fmt.Sprint(pr, users)
-	if m != nil {
-		m.mu.Lock()
-		d, ok := m.plans[key]
-		m.mu.Unlock()
-		if ok {
-			return d, nil
+// Planned is a notification an alert would send, as a dry run shows it.
+type Planned struct {
+	UserID int64
+	Level  int // from 0
+	Round  int // 0 for the first pass over the levels
+	Method notify.Method
+	Target string
+	At     time.Time
+}
+
+// maxPlanSteps bounds a plan: the levels of a policy times its repeats, with room.
+const maxPlanSteps = 64
+
+// Plan works out whom a new alert in state a, opened at, would notify, when and how, if nobody
+// accepted it: the same planning the engine runs on its timers, step by step through the
+// escalation, with who is on call at each step. Nothing is written.
+func (e *Engine) Plan(ctx context.Context, a store.AlertState, at time.Time) ([]Planned, error) {
+	policy, err := e.o.Store.Policy(ctx, a.PolicyID)
+	if err != nil {
+		return nil, fmt.Errorf("policy of the alert: %w", err)
+	}
+	var plan []Planned
+	t := store.Timer{Kind: store.TimerStart, DueAt: at}
+	for range maxPlanSteps {
+		out, err := e.newBatch(t.DueAt).plan(ctx, a, policy, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range out.Notifications {
+			plan = append(plan, Planned{UserID: n.UserID, Level: n.Level, Round: t.Round, Method: notify.Method(n.Method),
+				Target: n.Target, At: n.DueAt})
+		}
+		if out.Next == nil || out.Next.Kind == store.TimerEnd {
+			break
+		}
+		t = *out.Next
+	}
+	return plan, nil
+}
+
+// runTimers works out the outcomes of a batch of timers and commits them together.
+func (e *Engine) runTimers(ctx context.Context, timers []store.Timer, now time.Time) {
+	if len(timers) == 0 {
+		return
+	}
+	b := e.newBatch(now)
+	ids := make([]int64, len(timers))
+	for i, t := range timers {
+		ids[i] = t.AlertID
+		if e.o.Metrics != nil {
+			e.o.Metrics.TimerLateness.Observe(max(now.Sub(t.DueAt), 0).Seconds())
 		}
 	}
-	d, err := e.o.Directory.Deliveries(ctx, users, pr)
-	if err == nil && m != nil {
-		m.mu.Lock()
-		m.plans[key] = d
-		m.mu.Unlock()
+	var err error
+	if b.alerts, err = e.o.Store.AlertStates(ctx, ids); err == nil {
+		b.paged, err = e.o.Store.PagedUsers(ctx, ids)
 	}
-	return d, err
+	if err != nil {
+		if ctx.Err() == nil {
+			e.o.Log.Error("timers failed; they run again when their lease ends", "timers", len(timers), "err", err)
+		}
+		return
+	}
+	// Timers of different alerts are independent: work out several at once, so that the
+	// lookups a batch cannot share overlap. Outcomes are committed together, in one commit.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, timerWorkers)
+	done := make([]*store.TimerDone, len(timers))
+	for i, t := range timers {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			out, err := b.outcome(ctx, t)
+			if err != nil && ctx.Err() != nil {
+				return // shutting down: the timer runs again when its lease ends
+			}
+			if err != nil {
+				e.o.Log.Error("timer failed; it runs again when its lease ends", "timer", t.ID, "alert", t.AlertID, "err", err)
+				return
+			}
+			done[i] = &store.TimerDone{Timer: t, Outcome: out}
+		})
+	}
+	wg.Wait()
+	e.completeTimers(ctx, done)
+}
+
+// remember returns m[k], loading it with load the first time it is asked for.
+func remember[K comparable, V any](mu *sync.Mutex, m map[K]V, k K, load func() (V, error)) (V, error) {
+	mu.Lock()
+	v, ok := m[k]
+	mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := load()
+	if err == nil {
+		mu.Lock()
+		m[k] = v
+		mu.Unlock()
+	}
+	return v, err
+}
+
+func (b *batch) policy(ctx context.Context, id int64) (*escalation.Policy, error) {
+	return remember(&b.mu, b.policies, id, func() (*escalation.Policy, error) { return b.e.o.Store.Policy(ctx, id) })
+}
+
+func (b *batch) onCallAt(ctx context.Context, schedules []int64) (map[int64]int64, error) {
+	return remember(&b.mu, b.onCall, fmt.Sprint(schedules), func() (map[int64]int64, error) {
+		return b.e.o.Directory.OnCall(ctx, schedules, b.now)
+	})
+}
+
+func (b *batch) teamMembers(ctx context.Context, teams []int64) ([]int64, error) {
+	return remember(&b.mu, b.members, fmt.Sprint(teams), func() ([]int64, error) { return b.e.o.Directory.TeamMembers(ctx, teams) })
+}
+
+func (b *batch) deliveries(ctx context.Context, users []int64, pr alert.Priority) (map[int64][]Delivery, error) {
+	return remember(&b.mu, b.plans, fmt.Sprint(pr, users), func() (map[int64][]Delivery, error) {
+		return b.e.o.Directory.Deliveries(ctx, users, pr)
+	})
+}
+
+func (b *batch) updateDeliveries(ctx context.Context, users []int64, update string) (map[int64][]Delivery, error) {
+	return remember(&b.mu, b.plans, fmt.Sprint(update, users), func() (map[int64][]Delivery, error) {
+		return b.e.o.Directory.UpdateDeliveries(ctx, users, update)
+	})
 }
 
 // timerWorkers is how many timers one replica runs at once.
@@ -377,27 +534,29 @@ const (
 	LogEscalationEnd = "AlertEscalationEndedLogEntry"
 )
 
-// timerOutcome works out what a timer does; nothing is written yet.
-func (e *Engine) timerOutcome(ctx context.Context, t store.Timer, now time.Time) (store.TimerOutcome, error) {
+// outcome works out what a timer does; nothing is written yet.
+func (b *batch) outcome(ctx context.Context, t store.Timer) (store.TimerOutcome, error) {
 	out := store.TimerOutcome{}
-	a, err := e.o.Store.Alert(ctx, t.AlertID)
-	if err != nil {
-		return out, err
-	}
+	a, ok := b.alerts[t.AlertID]
 	switch {
+	case !ok: // deleted: completing the timer writes nothing
+		return out, nil
 	case t.Kind == store.TimerUpdate:
-		paged, err := e.o.Store.PagedUsers(ctx, a.ID)
-		if err != nil {
-			return out, err
-		}
-		err = e.tell(ctx, paged, t.Payload, now, &out)
+		err := b.tell(ctx, b.paged[a.ID], t.Payload, &out)
 		return out, err
+	case t.Kind == store.TimerAutoResolve:
+		if a.Status != alert.Resolved {
+			out.Resolve = true
+			out.Log = append(out.Log, alert.Entry{Type: store.LogAutoResolved,
+				Text: "Alert resolved automatically: no event arrived within the alert source's auto-resolution timeout"})
+		}
+		return out, nil
 	case a.Status == alert.Pending:
-		policy, err := e.policy(ctx, a.EscalationPolicy.ID)
+		policy, err := b.policy(ctx, a.PolicyID)
 		if err != nil {
 			return out, fmt.Errorf("policy of alert %d: %w", a.ID, err)
 		}
-		return e.plan(ctx, &a, policy, t, now)
+		return b.plan(ctx, a, policy, t)
 	}
 	return out, nil
 }
@@ -417,6 +576,9 @@ func (e *Engine) completeTimers(ctx context.Context, done []*store.TimerDone) {
 		return
 	}
 	if _, err := e.o.Store.CompleteTimers(ctx, batch); err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the timers run again when their lease ends
+		}
 		for _, d := range batch {
 			if _, err := e.o.Store.CompleteTimer(ctx, d.Timer, d.Outcome); err != nil {
 				e.o.Log.Error("timer failed; it runs again when its lease ends", "timer", d.Timer.ID, "alert", d.Timer.AlertID, "err", err)
@@ -429,25 +591,25 @@ func (e *Engine) completeTimers(ctx context.Context, done []*store.TimerDone) {
 }
 
 // tell adds to out the updates that tell users what became of an alert they were paged for.
-func (e *Engine) tell(ctx context.Context, users []int64, update string, now time.Time, out *store.TimerOutcome) error {
+func (b *batch) tell(ctx context.Context, users []int64, update string, out *store.TimerOutcome) error {
 	if len(users) == 0 {
 		return nil
 	}
-	plans, err := e.o.Directory.UpdateDeliveries(ctx, users, update)
+	plans, err := b.updateDeliveries(ctx, users, update)
 	if err != nil {
 		return err
 	}
 	for _, u := range users {
 		for _, d := range plans[u] {
 			out.Notifications = append(out.Notifications, store.NewNotification{Purpose: store.PurposeUpdate, UserID: u,
-				RuleID: d.RuleID, Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: now.Add(d.Delay)})
+				RuleID: d.RuleID, Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: b.now.Add(d.Delay)})
 		}
 	}
 	return nil
 }
 
 // plan decides what a timer does to a pending alert.
-func (e *Engine) plan(ctx context.Context, a *alert.Alert, p *escalation.Policy, t store.Timer, now time.Time) (store.TimerOutcome, error) {
+func (b *batch) plan(ctx context.Context, a store.AlertState, p *escalation.Policy, t store.Timer) (store.TimerOutcome, error) {
 	var out store.TimerOutcome
 	switch t.Kind {
 	case store.TimerEnd:
@@ -455,20 +617,26 @@ func (e *Engine) plan(ctx context.Context, a *alert.Alert, p *escalation.Policy,
 		return out, nil
 	case store.TimerStart:
 		if a.Priority == alert.Low { // low priority: the first level's users, by their low rules, no escalation
-			return out, e.notifyLevel(ctx, a, p, escalation.Step{}, now, &out)
+			return out, b.notifyLevel(ctx, a, p, escalation.Step{}, &out)
 		}
 		step, delay := escalation.Start(p)
 		if delay > 0 {
-			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: step.Level, Round: step.Round, DueAt: now.Add(delay)}
+			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: step.Level, Round: step.Round, DueAt: b.now.Add(delay)}
 			return out, nil
 		}
 	}
 	step := escalation.Step{Level: t.Level, Round: t.Round}
+	if step.Level < 0 || step.Level >= len(p.EscalationRules) {
+		// The policy lost levels while the alert escalated along it.
+		out.Log = append(out.Log, alert.Entry{Type: LogEscalationEnd,
+			Text: fmt.Sprintf("Escalation ended: the escalation policy no longer has level %d", step.Level+1)})
+		return out, nil
+	}
 	// A level with nobody to page is skipped at once; a policy where every level is empty
 	// ends after one pass over its levels and rounds.
 	for range (len(p.EscalationRules) + 1) * (p.Frequency + 1) {
 		paged := len(out.Notifications)
-		if err := e.notifyLevel(ctx, a, p, step, now, &out); err != nil {
+		if err := b.notifyLevel(ctx, a, p, step, &out); err != nil {
 			return out, err
 		}
 		next, wait, ok := escalation.After(p, step)
@@ -480,9 +648,9 @@ func (e *Engine) plan(ctx context.Context, a *alert.Alert, p *escalation.Policy,
 		case nobody:
 			out.Log = append(out.Log, alert.Entry{Type: LogEscalationEnd, Text: "Escalation ended: nobody was on call on any level"})
 		case ok:
-			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: next.Level, Round: next.Round, DueAt: now.Add(wait)}
+			out.Next = &store.Timer{Kind: store.TimerEscalate, Level: next.Level, Round: next.Round, DueAt: b.now.Add(wait)}
 		default:
-			out.Next = &store.Timer{Kind: store.TimerEnd, DueAt: now.Add(wait)}
+			out.Next = &store.Timer{Kind: store.TimerEnd, DueAt: b.now.Add(wait)}
 		}
 		return out, nil
 	}
@@ -490,12 +658,12 @@ func (e *Engine) plan(ctx context.Context, a *alert.Alert, p *escalation.Policy,
 }
 
 // notifyLevel adds the notifications of one level to out, with the level's log entries.
-func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.Policy, s escalation.Step, now time.Time, out *store.TimerOutcome) error {
+func (b *batch) notifyLevel(ctx context.Context, a store.AlertState, p *escalation.Policy, s escalation.Step, out *store.TimerOutcome) error {
 	if s.Level >= len(p.EscalationRules) {
 		return errors.New("escalation level out of range")
 	}
 	rule := p.EscalationRules[s.Level]
-	users, err := e.levelUsers(ctx, rule, now)
+	users, err := b.levelUsers(ctx, rule)
 	if err != nil {
 		return err
 	}
@@ -507,7 +675,7 @@ func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.
 		out.Log = append(out.Log, alert.Entry{Type: LogNobodyOnCall, Text: "Nobody to notify on escalation " + level})
 		return nil
 	}
-	plans, err := e.deliveries(ctx, users, a.Priority)
+	plans, err := b.deliveries(ctx, users, a.Priority)
 	if err != nil {
 		return err
 	}
@@ -517,28 +685,24 @@ func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.
 	}
 	out.Log = append(out.Log, alert.Entry{Type: LogEscalated, Text: text, Vars: map[string]string{"level": fmt.Sprint(s.Level + 1)}})
 	if s.Level > 0 || s.Round > 0 { // tell the people paged before that it went on
-		paged, err := e.o.Store.PagedUsers(ctx, a.ID)
-		if err != nil {
-			return err
-		}
 		inLevel := map[int64]bool{}
 		for _, u := range users {
 			inLevel[u] = true
 		}
 		var earlier []int64
-		for _, u := range paged {
+		for _, u := range b.paged[a.ID] {
 			if !inLevel[u] {
 				earlier = append(earlier, u)
 			}
 		}
-		if err := e.tell(ctx, earlier, "ALERT_ESCALATED", now, out); err != nil {
+		if err := b.tell(ctx, earlier, "ALERT_ESCALATED", out); err != nil {
 			return err
 		}
 	}
 	for _, u := range users {
 		for _, d := range plans[u] {
 			out.Notifications = append(out.Notifications, store.NewNotification{UserID: u, RuleID: d.RuleID, Level: s.Level,
-				Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: now.Add(d.Delay)})
+				Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: b.now.Add(d.Delay)})
 		}
 	}
 	return nil
@@ -546,7 +710,7 @@ func (e *Engine) notifyLevel(ctx context.Context, a *alert.Alert, p *escalation.
 
 // levelUsers resolves a level's users, on-call users of its schedules and members of its
 // teams, in that order, each once.
-func (e *Engine) levelUsers(ctx context.Context, r escalation.Rule, now time.Time) ([]int64, error) {
+func (b *batch) levelUsers(ctx context.Context, r escalation.Rule) ([]int64, error) {
 	seen := map[int64]bool{}
 	var users []int64
 	add := func(id int64) {
@@ -563,7 +727,7 @@ func (e *Engine) levelUsers(ctx context.Context, r escalation.Rule, now time.Tim
 		for i, s := range r.Schedules {
 			ids[i] = s.ID
 		}
-		onCall, err := e.o.Directory.OnCall(ctx, ids, now)
+		onCall, err := b.onCallAt(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("on call: %w", err)
 		}
@@ -576,7 +740,7 @@ func (e *Engine) levelUsers(ctx context.Context, r escalation.Rule, now time.Tim
 		for i, t := range r.Teams {
 			ids[i] = t.ID
 		}
-		members, err := e.o.Directory.TeamMembers(ctx, ids)
+		members, err := b.teamMembers(ctx, ids)
 		if err != nil {
 			return nil, fmt.Errorf("team members: %w", err)
 		}

@@ -34,6 +34,7 @@ type directory struct {
 	onCall     map[int64]int64
 	deliveries map[int64][]engine.Delivery
 	updates    map[int64][]engine.Delivery // by user; every update type
+	raises     []time.Time                 // when every auto-raising source raises its alerts
 }
 
 func (d *directory) UpdateDeliveries(_ context.Context, users []int64, update string) (map[int64][]engine.Delivery, error) {
@@ -58,6 +59,16 @@ func (d *directory) OnCall(_ context.Context, ids []int64, _ time.Time) (map[int
 }
 
 func (d *directory) TeamMembers(context.Context, []int64) ([]int64, error) { return nil, nil }
+
+// NextRaise raises every source at each of d.raises after t.
+func (d *directory) NextRaise(_ context.Context, _ int64, after time.Time) (time.Time, bool, error) {
+	for _, at := range d.raises {
+		if at.After(after) {
+			return at, true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}
 
 func (d *directory) Deliveries(_ context.Context, users []int64, p alert.Priority) (map[int64][]engine.Delivery, error) {
 	out := map[int64][]engine.Delivery{}
@@ -144,7 +155,7 @@ func newWorld(t *testing.T, db *store.DB, levels [][]int, timeout int, edit func
 		t.Fatal(err)
 	}
 	w.source = &alert.Source{Name: "s", IntegrationType: "API", EscalationPolicy: json.RawMessage(fmt.Sprintf(`{"id":%d}`, p.ID))}
-	if err := db.CreateSource(ctx, w.source); err != nil {
+	if err := db.CreateSource(ctx, w.source, nil); err != nil {
 		t.Fatal(err)
 	}
 	w.eng = engine.New(engine.Options{Store: db, Directory: w.dir, Now: w.clock.Now,
@@ -391,6 +402,220 @@ func TestRateLimits(t *testing.T) {
 			if n.Status != store.NotificationSuccess || n.Attempt != 1 {
 				t.Fatalf("a held-back message must not use up attempts: %+v", n)
 			}
+		}
+	})
+}
+
+// An alert resolves itself after its source's autoResolutionTimeout without an event; each
+// event moves the deadline, and accepting the alert does not stop it.
+func TestAutoResolve(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}}, 30, nil)
+		w.source.AutoResolutionTimeout = "PT10M"
+		if err := db.UpdateSource(context.Background(), w.source, nil); err != nil {
+			t.Fatal(err)
+		}
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(5)
+		w.event(alert.EventAlert, "k", "") // the timeout now runs from minute 5
+		w.event(alert.EventAccept, "k", "")
+		w.at(14)
+		if got := w.status(a.AlertID); got != alert.Accepted {
+			t.Fatalf("at minute 14: %s, want ACCEPTED (the last event was at minute 5)", got)
+		}
+		w.at(16)
+		if got := w.status(a.AlertID); got != alert.Resolved {
+			t.Fatalf("at minute 16: %s, want RESOLVED", got)
+		}
+		if !slices.Contains(w.logTypes(a.AlertID), store.LogAutoResolved) {
+			t.Fatalf("log %v lacks %s", w.logTypes(a.AlertID), store.LogAutoResolved)
+		}
+		b := w.event(alert.EventAlert, "k2", "")
+		w.event(alert.EventResolve, "k2", "")
+		w.at(40)
+		if types := w.logTypes(b.AlertID); slices.Contains(types, store.LogAutoResolved) {
+			t.Fatalf("a resolved alert was auto-resolved again: %v", types)
+		}
+	})
+}
+
+// The timeout in force when an alert last received an event counts: one set after the alert
+// opened starts with its next event, and one removed stops with it.
+func TestAutoResolveTimeoutChanged(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}}, 30, nil)
+		setTimeout := func(p string) {
+			w.source.AutoResolutionTimeout = p
+			if err := db.UpdateSource(context.Background(), w.source, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a := w.event(alert.EventAlert, "k", "") // no timeout yet
+		setTimeout("PT10M")
+		w.at(1)
+		w.event(alert.EventAlert, "k", "")
+		w.at(12)
+		if got := w.status(a.AlertID); got != alert.Resolved {
+			t.Fatalf("at minute 12: %s, want RESOLVED (timeout set, event at minute 1)", got)
+		}
+		b := w.event(alert.EventAlert, "k2", "") // with the timeout
+		setTimeout("")
+		w.at(13)
+		w.event(alert.EventAlert, "k2", "")
+		w.at(60)
+		if got := w.status(b.AlertID); got != alert.Pending {
+			t.Fatalf("at minute 60: %s, want PENDING (the timeout was removed before its last event)", got)
+		}
+	})
+}
+
+// At a support-hours boundary the source's pending LOW alerts become HIGH, are logged, and
+// page from the first level by the high-priority rules; the raise then moves to the next
+// boundary.
+func TestAutoRaise(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db, [][]int{{0}, {1}}, 5, nil)
+		start := w.clock.Now()
+		w.dir.raises = []time.Time{start.Add(60 * time.Minute), start.Add(24*time.Hour + 60*time.Minute)}
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.Email, Target: "page0"}}
+		w.source.AlertPriorityRule = alert.RuleLow
+		raise := w.dir.raises[0]
+		w.source.RaiseAt = &raise
+		if err := db.UpdateSource(ctx, w.source, nil); err != nil {
+			t.Fatal(err)
+		}
+		low := w.event(alert.EventAlert, "low", "")
+		accepted := w.event(alert.EventAlert, "accepted", "")
+		w.at(0)
+		w.event(alert.EventAccept, "accepted", "")
+		w.expect("EMAIL:page0", "EMAIL:page0")
+		w.at(30) // LOW alerts do not escalate
+		w.expect("EMAIL:page0", "EMAIL:page0")
+		w.at(60)
+		if a, _ := db.Alert(ctx, low.AlertID); a.Priority != alert.High {
+			t.Fatalf("pending alert after the raise: %s, want HIGH", a.Priority)
+		}
+		if a, _ := db.Alert(ctx, accepted.AlertID); a.Priority != alert.Low {
+			t.Fatalf("accepted alert after the raise: %s, want LOW (only pending alerts are raised)", a.Priority)
+		}
+		if !slices.Contains(w.logTypes(low.AlertID), store.LogRaisedBySystem) {
+			t.Fatalf("log %v lacks %s", w.logTypes(low.AlertID), store.LogRaisedBySystem)
+		}
+		w.expect("EMAIL:page0", "EMAIL:page0", "EMAIL:page0") // paged again, as HIGH
+		w.at(65)                                              // and now it escalates
+		w.expect("EMAIL:page0", "EMAIL:page0", "EMAIL:page0", fmt.Sprintf("EMAIL:user%d@example.com", w.users[1].ID))
+		// The raise moved to the next day's boundary.
+		next := w.dir.raises[1]
+		due, err := db.ClaimRaises(ctx, next.Add(-time.Minute), next, 10)
+		if err != nil || len(due) != 0 {
+			t.Fatalf("a raise claimable before the next boundary: %v %v", due, err)
+		}
+		if due, err = db.ClaimRaises(ctx, next, next.Add(time.Minute), 10); err != nil || len(due) != 1 || !due[0].DueAt.Equal(next) {
+			t.Fatalf("the next raise: %v %v, want one at %s", due, err, next)
+		}
+	})
+}
+
+func (w *world) status(id int64) alert.Status {
+	w.t.Helper()
+	a, err := w.db.Alert(context.Background(), id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return a.Status
+}
+
+// blocker is a channel whose sends wait until it is released.
+type blocker struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blocker) Send(ctx context.Context, _ notify.Message) error {
+	b.started <- struct{}{}
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// A send that hangs does not hold back the record of the sends that finished beside it: were
+// the replica to die now, those would not go out again.
+func TestFinishedSendsRecordedWhileOneHangs(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0, 1}}, 5, nil)
+		slow := &blocker{started: make(chan struct{}, 1), release: make(chan struct{})}
+		w.eng = engine.New(engine.Options{Store: db, Directory: w.dir, Now: w.clock.Now,
+			Channels: map[notify.Method]notify.Channel{notify.Email: w.ch, notify.SMS: slow},
+			Retry:    engine.Retry{Attempts: 3, Base: time.Minute, Max: 4 * time.Minute}})
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.SMS, Target: "+4915100000000"}}
+		a := w.event(alert.EventAlert, "k", "")
+
+		ticked := make(chan struct{})
+		go func() {
+			defer close(ticked)
+			for w.eng.Tick(context.Background()) {
+			}
+		}()
+		<-slow.started
+		status := func() map[string]string {
+			ns, err := db.Notifications(context.Background(), a.AlertID)
+			if err != nil {
+				t.Error(err)
+			}
+			out := map[string]string{}
+			for _, n := range ns {
+				out[n.Method] = string(n.Status)
+			}
+			return out
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for status()["EMAIL"] != string(store.NotificationSuccess) {
+			if time.Now().After(deadline) {
+				close(slow.release)
+				t.Fatalf("the email's send ended but is not recorded while the SMS hangs: %v", status())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := status()["SMS"]; got == string(store.NotificationSuccess) {
+			t.Fatalf("the hanging SMS is recorded as %s", got)
+		}
+		close(slow.release)
+		<-ticked
+		if got := status(); got["SMS"] != string(store.NotificationSuccess) || got["EMAIL"] != string(store.NotificationSuccess) {
+			t.Fatalf("notifications %v, want both SUCCESS", got)
+		}
+	})
+}
+
+// A webhook's URL is often its own secret: the alert's timeline names only its host.
+func TestWebhookURLNotOnTheTimeline(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		w := newWorld(t, db, [][]int{{0}}, 5, nil)
+		const hook = "https://hooks.example.com/services/T0000/B0000/s3cretTok3n"
+		w.eng = engine.New(engine.Options{Store: db, Directory: w.dir, Now: w.clock.Now,
+			Channels: map[notify.Method]notify.Channel{notify.Webhook: w.ch},
+			Retry:    engine.Retry{Attempts: 3, Base: time.Minute, Max: 4 * time.Minute}})
+		w.dir.deliveries[w.users[0].ID] = []engine.Delivery{{Method: notify.Webhook, Target: hook}}
+		a := w.event(alert.EventAlert, "k", "")
+		w.at(0)
+		w.expect("WEBHOOK:" + hook) // sent to the whole URL
+		entries, err := db.LogEntries(context.Background(), a.AlertID, nil, store.Page{Max: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range entries {
+			if strings.Contains(e.Text, "s3cretTok3n") || strings.Contains(e.Text, "/services/") {
+				t.Fatalf("the timeline shows the webhook's URL: %q", e.Text)
+			}
+			found = found || strings.Contains(e.Text, "by WEBHOOK at https://hooks.example.com/")
+		}
+		if !found {
+			t.Fatalf("no notification entry naming the webhook's host: %+v", entries)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/schedule"
 	"github.com/tocsinhq/tocsin/internal/store"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Duty reminders: a user's duty rules ask to be told beforeMin minutes before each of their
@@ -132,10 +133,11 @@ func (e *Engine) planReminders(ctx context.Context, now time.Time) (store.ScanOu
 	}
 
 	wanted := map[string]*store.NewMessage{} // by dedup key; nil: due too long ago to send
+	late := map[string]bool{}                // due before the grace, but the shift has not begun: sent now
 	for _, st := range starts {
 		plan := plans[st.user]
 		loc := st.loc
-		if z, err := schedule.LoadLocation(accounts[st.user].Timezone); err == nil {
+		if z, err := zone.Load(accounts[st.user].Timezone); err == nil {
 			loc = z
 		}
 		for _, d := range plan.ForDuty() {
@@ -145,8 +147,13 @@ func (e *Engine) planReminders(ctx context.Context, now time.Time) (store.ScanOu
 			}
 			key := dutyKey(st.schedule.ID, st.user, st.at, d.RuleID)
 			if due.Before(from) {
-				wanted[key] = nil
-				continue
+				if !st.at.After(now) {
+					wanted[key] = nil
+					continue
+				}
+				// The shift was moved (or made) closer than the reminder's lead: remind now,
+				// late, rather than not at all. The dedup key sends it once.
+				due, late[key] = now, true
 			}
 			wanted[key] = &store.NewMessage{UserID: st.user, Purpose: store.PurposeDuty, RuleID: d.RuleID,
 				Method: string(d.Method), Target: d.Target, Secret: d.Secret, DueAt: due, DedupKey: key,
@@ -164,6 +171,8 @@ func (e *Engine) planReminders(ctx context.Context, now time.Time) (store.ScanOu
 		m, ok := wanted[r.DedupKey]
 		switch {
 		case ok && m == nil: // the rule now asks for a time already past: keep the one planned
+		case ok && late[r.DedupKey]: // a late reminder is already on its way
+			delete(wanted, r.DedupKey)
 		case ok && m.DueAt.Equal(r.DueAt) && m.Method == r.Method && m.Target == r.Target && m.Secret == r.Secret:
 			delete(wanted, r.DedupKey) // scheduled as it should be
 		case !ok && broken[dutyKeySchedule(r.DedupKey)]:

@@ -327,3 +327,24 @@ func TestScheduledMessages(t *testing.T) {
 		}
 	})
 }
+
+// Ann's reminder is due at 08:00 for her 09:00 shift. At 07:50 an override moves her start to
+// 08:30: the planned reminder no longer fits, and the one that would (07:30) is past. She is
+// reminded at once, late, and once.
+func TestReminderWhenShiftMovesEarlier(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		d := newDuty(t, db, time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC))
+		ann := d.user("Ann", "", 60)
+		bob := d.user("Bob", "")
+		id := d.daily("primary", "UTC", "2026-03-02T09:00", ann, bob) // Ann on the 4th from 09:00
+		d.until(time.Date(2026, 3, 4, 7, 50, 0, 0, time.UTC))
+		if p := d.pending(); len(p) != 1 {
+			t.Fatalf("pending %+v", p)
+		}
+		d.override(id, ann, time.Date(2026, 3, 4, 8, 30, 0, 0, time.UTC), time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC))
+		d.clock.Add(time.Minute) // the scan runs every minute
+		d.tick()
+		d.until(time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC))
+		d.expect("UTC", "ann@example.com at 03-04 07:51 UTC: Your on-call shift in primary starts at 08:30 UTC on Wednesday, 4 March 2026.")
+	})
+}

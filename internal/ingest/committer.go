@@ -77,16 +77,21 @@ func New(db *store.DB, m *metrics.Metrics, o Options) *Committer {
 }
 
 // Submit queues an event and waits until its batch has committed. Events with the same
-// source and alert key always go to the same writer, so writers never contend for one alert.
+// source and alert key always go to the same writer, and all events of a source that groups
+// alerts beyond their keys too, so writers never contend for one alert.
 // If ctx ends first, Submit returns ctx's error; the event may still be committed.
-func (c *Committer) Submit(ctx context.Context, src *alert.Source, ev *alert.Event) (store.EventResult, error) {
-	j := &job{work: store.EventWork{Source: src, Event: ev}, arrived: time.Now(), done: make(chan outcome, 1)}
+func (c *Committer) Submit(ctx context.Context, w store.EventWork) (store.EventResult, error) {
+	j := &job{work: w, arrived: time.Now(), done: make(chan outcome, 1)}
 	c.mu.RLock()
 	if c.closed {
 		c.mu.RUnlock()
 		return store.EventResult{}, fault.New(fault.Unavailable, "tocsin is shutting down; retry the event")
 	}
-	q := c.queues[c.queueOf(src.ID, ev.AlertKey)]
+	key := w.Event.AlertKey
+	if w.Source.Groups() { // events of a grouping source touch each other's alerts: one writer
+		key = ""
+	}
+	q := c.queues[c.queueOf(w.Source.ID, key)]
 	select {
 	case q <- j:
 	case <-ctx.Done():

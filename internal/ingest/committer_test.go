@@ -30,7 +30,7 @@ func TestCommitterBatchesConcurrentEvents(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				ev := alert.Event{Type: alert.EventAlert, AlertKey: fmt.Sprintf("k%d", i), Summary: "s"}
-				res, err := c.Submit(ctx, f.Source, &ev)
+				res, err := c.Submit(ctx, store.EventWork{Source: f.Source, Event: &ev})
 				if err != nil {
 					t.Error(err)
 					return
@@ -81,7 +81,7 @@ func TestCommitterFailsOnlyTheBadEvent(t *testing.T) {
 					src = &gone
 				}
 				ev := alert.Event{Type: alert.EventAlert, AlertKey: fmt.Sprintf("k%d", i), Summary: "s"}
-				_, errs[i] = c.Submit(ctx, src, &ev)
+				_, errs[i] = c.Submit(ctx, store.EventWork{Source: src, Event: &ev})
 			}()
 		}
 		wg.Wait()
@@ -113,7 +113,7 @@ func TestCommitterCloseFlushesAndRefuses(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			ev := alert.Event{Type: alert.EventAlert, AlertKey: fmt.Sprintf("k%d", i), Summary: "s"}
-			if _, err := c.Submit(ctx, f.Source, &ev); err == nil {
+			if _, err := c.Submit(ctx, store.EventWork{Source: f.Source, Event: &ev}); err == nil {
 				mu.Lock()
 				accepted++
 				mu.Unlock()
@@ -129,7 +129,7 @@ func TestCommitterCloseFlushesAndRefuses(t *testing.T) {
 		t.Fatalf("%d alerts stored, %d events acknowledged", got, accepted)
 	}
 	ev := alert.Event{Type: alert.EventAlert, AlertKey: "late", Summary: "s"}
-	if _, err := c.Submit(ctx, f.Source, &ev); !fault.Is(err, fault.Unavailable) {
+	if _, err := c.Submit(ctx, store.EventWork{Source: f.Source, Event: &ev}); !fault.Is(err, fault.Unavailable) {
 		t.Fatalf("Submit after Close: %v, want Unavailable", err)
 	}
 }

@@ -161,6 +161,16 @@ func RedactURL(raw string) string {
 	return out
 }
 
+// ShownTarget is a notification's target as it may be shown to anyone who reads the alert:
+// a webhook's URL reduced by RedactURL (it is often its own secret); an email address or a
+// phone number as it is.
+func ShownTarget(m Method, target string) string {
+	if m == Webhook {
+		return RedactURL(target)
+	}
+	return target
+}
+
 // URLSecrets lists the parts of raw that may be credentials, for Redact: the URL itself, its
 // user info (plain and as the Basic authorization it becomes), its path and query, and every
 // path segment and query value that looks like a token (services put tokens in either).

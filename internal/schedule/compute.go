@@ -6,6 +6,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Horizon is how far beyond a requested range Shifts looks to find where the shifts that
@@ -44,7 +45,7 @@ type window struct {
 // Compile checks s and prepares it, with its overrides, for computation. Returns Invalid,
 // saying where, if the zone, a rotation, a wall or a restriction is wrong.
 func Compile(s *Schedule, overrides []Override) (*Plan, error) {
-	loc, err := LoadLocation(s.Timezone)
+	loc, err := zone.Load(s.Timezone)
 	if err != nil {
 		return nil, err
 	}
@@ -258,9 +259,12 @@ func (lp *layerPlan) userAt(t time.Time, loc *time.Location) (auth.Ref, bool) {
 // bounds.
 func (lp *layerPlan) turnAt(t time.Time, loc *time.Location) (int, time.Time, time.Time) {
 	if lp.days == 0 {
-		k := int(t.Sub(lp.start) / lp.step)
-		s := lp.start.Add(time.Duration(k) * lp.step)
-		return k, s, s.Add(lp.step)
+		// In whole seconds (rotations are): a time.Duration stops at 292 years, after which
+		// the turn would stop moving.
+		step := int64(lp.step / time.Second)
+		k := (t.Unix() - lp.start.Unix()) / step
+		s := time.Unix(lp.start.Unix()+k*step, 0).In(lp.start.Location())
+		return int(k), s, s.Add(lp.step)
 	}
 	k := floorDiv(dayNumber(t.In(loc))-dayNumber(lp.wall), lp.days)
 	s := lp.handoff(k, loc)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 var (
@@ -20,10 +21,10 @@ var (
 
 var names = map[int64]string{1: "ann", 2: "bob", 3: "cat", 4: "dan"}
 
-// local reads "2006-01-02 15:04" on the clock of zone.
-func local(t testing.TB, zone, s string) time.Time {
+// local reads "2006-01-02 15:04" on the clock of the zone named tz.
+func local(t testing.TB, tz, s string) time.Time {
 	t.Helper()
-	loc, err := schedule.LoadLocation(zone)
+	loc, err := zone.Load(tz)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +353,7 @@ func TestWallDSTResolution(t *testing.T) {
 		{"Europe/Berlin", "2024-07-01T09:00:00+05:30", "2024-07-01T05:30:00+02:00"},
 	}
 	for _, c := range cases {
-		loc, err := schedule.LoadLocation(c.zone)
+		loc, err := zone.Load(c.zone)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,13 +384,35 @@ func TestFirstGap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		loc, _ := schedule.LoadLocation(s.Timezone)
+		loc, _ := zone.Load(s.Timezone)
 		got := ""
 		if found {
 			got = render([]schedule.Shift{gap}, loc)[0]
 		}
 		if got != c.want {
 			t.Errorf("%s at %s: FirstGap = %q, want %q", c.schedule, c.now, got, c.want)
+		}
+	}
+}
+
+// An hourly rotation keeps turning centuries ahead (a time.Duration stops at 292 years), and
+// an hour's shifts then cost an hour's work, not a walk from the 24th century.
+func TestHourlyRotationFarAhead(t *testing.T) {
+	s := recurring("UTC", schedule.Layer{StartsOn: schedule.MustWall("2024-01-01T00:00"), Users: []auth.Ref{ann, bob}, Rotation: "PT1H"})
+	p, err := schedule.Compile(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, year := range []int{2400, 2500, 9999} {
+		at := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)
+		a, _ := p.OnCallAt(at)
+		b, _ := p.OnCallAt(at.Add(time.Hour))
+		if a.ID == b.ID {
+			t.Errorf("%d: %s is on call in two hours in a row of an hourly rotation", year, a.FirstName)
+		}
+		shifts := p.Shifts(at, at.Add(time.Hour))
+		if len(shifts) != 1 || !shifts[0].Start.Equal(at) || shifts[0].User.ID != a.ID {
+			t.Errorf("%d: shifts of one hour %+v, want %s's one", year, shifts, a.FirstName)
 		}
 	}
 }

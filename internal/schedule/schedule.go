@@ -14,6 +14,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // Type is STATIC (explicit shifts) or RECURRING (rotating layers).
@@ -139,7 +140,7 @@ func (s *Schedule) Normalize() {
 	case Static:
 		s.ScheduleLayers = nil
 	}
-	loc, _ := LoadLocation(s.Timezone) // an unknown zone is Validate's to report
+	loc, _ := zone.Load(s.Timezone) // an unknown zone is Validate's to report
 	for i := range s.ScheduleLayers {
 		l := &s.ScheduleLayers[i]
 		l.Name = strings.TrimSpace(l.Name)
@@ -198,7 +199,7 @@ func (s *Schedule) Validate() error {
 	case len(s.Shifts) > MaxStaticShifts:
 		return fault.Errorf("shifts may have at most %d entries", MaxStaticShifts)
 	}
-	if _, err := LoadLocation(s.Timezone); err != nil {
+	if _, err := zone.Load(s.Timezone); err != nil {
 		return err
 	}
 	if s.DefaultShiftDuration != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 func TestParseRotation(t *testing.T) {
@@ -72,7 +73,7 @@ func TestParseWall(t *testing.T) {
 		}
 	}
 	w := schedule.MustWall("2022-08-30T07:00:00Z")
-	loc, _ := schedule.LoadLocation("Europe/Berlin")
+	loc, _ := zone.Load("Europe/Berlin")
 	w.Normalize(loc)
 	if w.String() != "2022-08-30T09:00" {
 		t.Errorf("normalized into Berlin: %s, want 2022-08-30T09:00", w)

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"time"
-	_ "time/tzdata" // zones must not depend on the host's tzdata
 
 	"github.com/tocsinhq/tocsin/internal/fault"
 )
@@ -158,24 +156,4 @@ func (w *Wall) UnmarshalJSON(b []byte) error {
 	}
 	*w = v
 	return nil
-}
-
-// locations caches loaded zones: LoadLocation reads and parses the zone's data every time.
-var locations sync.Map // string → *time.Location
-
-// LoadLocation returns the IANA time zone name. Returns Invalid for an unknown zone and for
-// "Local", whose meaning would depend on the host.
-func LoadLocation(name string) (*time.Location, error) {
-	if v, ok := locations.Load(name); ok {
-		return v.(*time.Location), nil
-	}
-	if name == "" || name == "Local" {
-		return nil, fault.Errorf("timezone %q is not an IANA time zone such as Europe/Berlin", name)
-	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fault.Errorf("timezone %q is not an IANA time zone such as Europe/Berlin", name)
-	}
-	locations.Store(name, loc)
-	return loc, nil
 }

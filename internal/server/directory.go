@@ -7,6 +7,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/contact"
 	"github.com/tocsinhq/tocsin/internal/engine"
+	"github.com/tocsinhq/tocsin/internal/rules"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
@@ -58,4 +59,18 @@ func (d directory) UpdateDeliveries(ctx context.Context, userIDs []int64, update
 		}
 	}
 	return out, nil
+}
+
+// NextRaise compiles the source's rules as stored and asks them for the next auto-raise.
+func (d directory) NextRaise(ctx context.Context, sourceID int64, after time.Time) (time.Time, bool, error) {
+	src, err := d.db.SourceByID(ctx, sourceID)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	set, err := rules.Compile(ctx, src, d.db, nil)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	at, ok := set.NextRaise(after)
+	return at, ok, nil
 }

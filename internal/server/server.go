@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/config"
 	"github.com/tocsinhq/tocsin/internal/engine"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/heartbeat"
 	"github.com/tocsinhq/tocsin/internal/ingest"
 	"github.com/tocsinhq/tocsin/internal/metrics"
 	"github.com/tocsinhq/tocsin/internal/notify"
@@ -41,6 +43,9 @@ type Server struct {
 
 	stopEngine context.CancelFunc
 	engineDone chan struct{}
+
+	stopHeartbeats context.CancelFunc
+	heartbeatsDone chan struct{}
 }
 
 // Start opens and migrates the database, creates the first administrator on an empty one
@@ -75,14 +80,25 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 		db.Close()
 		return nil, err
 	}
+	if tw != nil && strings.HasPrefix(cfg.PublicURL, "http://") {
+		log.Warn("--public-url is plain http: Twilio's callbacks, and the links in notifications, travel unencrypted; put tocsin behind https and give that URL",
+			"public_url", cfg.PublicURL)
+	}
+	minInterval, err := heartbeatMinInterval()
+	if err != nil {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
 	m := metrics.New()
 	eng := engine.New(engine.Options{Store: db, Directory: directory{db: db, now: time.Now}, Channels: channels, Log: log,
 		Links: auth.Links{BaseURL: cfg.PublicURL, Key: []byte(linkKey), TTL: cfg.LinkTTL, Now: time.Now}, Metrics: m,
 		Lease: cfg.ClaimLease, Limits: engineLimits(cfg)})
 	c := ingest.New(db, m, ingest.Options{Log: log})
+	hb := heartbeat.New(heartbeat.Options{Store: db, Log: log, Lease: cfg.ClaimLease, MinIntervalSec: minInterval})
 	a := api.New(api.Options{Store: db, Ingest: c, Metrics: m, Log: log, PublicURL: cfg.PublicURL,
 		EventRate: cfg.EventRate, EventBurst: cfg.EventBurst, LinkKey: []byte(linkKey), Twilio: tw, Wake: eng.Wake,
-		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks})
+		AllowPrivateWebhooks: cfg.AllowPrivateWebhooks, Heartbeats: hb, Planner: eng})
 	s := &Server{
 		DB:       db,
 		Metrics:  m,
@@ -99,6 +115,13 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 	go func() {
 		defer close(s.engineDone)
 		eng.Run(engineCtx)
+	}()
+	heartbeatCtx, stopHeartbeats := context.WithCancel(context.Background())
+	s.stopHeartbeats = stopHeartbeats
+	s.heartbeatsDone = make(chan struct{})
+	go func() {
+		defer close(s.heartbeatsDone)
+		hb.Run(heartbeatCtx, a) // its events go through the Events API's path
 	}()
 	go func() {
 		err := s.http.Serve(ln)
@@ -120,10 +143,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.shutdown)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
+	s.stopHeartbeats() // writes the pings it holds; before the group commit closes, which its events use
+	<-s.heartbeatsDone
 	s.ingest.Close()
 	s.stopEngine() // messages being sent finish; what is left is in the database for next time
 	<-s.engineDone
 	return errors.Join(err, s.DB.Close())
+}
+
+// heartbeatMinInterval reads TOCSIN_HEARTBEAT_MIN_INTERVAL, a testing aid rather than a
+// setting: it lowers the shortest interval a heartbeat monitor may have (ilert's 25 seconds)
+// so that end-to-end tests need not wait that long. It returns the minimum in seconds.
+func heartbeatMinInterval() (int, error) {
+	v := os.Getenv("TOCSIN_HEARTBEAT_MIN_INTERVAL")
+	if v == "" {
+		return heartbeat.MinIntervalSec, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second || d > heartbeat.MinIntervalSec*time.Second || d%time.Second != 0 {
+		return 0, fmt.Errorf("TOCSIN_HEARTBEAT_MIN_INTERVAL=%q must be whole seconds from 1s to %ds", v, heartbeat.MinIntervalSec)
+	}
+	return int(d / time.Second), nil
 }
 
 // bootstrap creates the first administrator on an empty database and prints, once, how to

@@ -278,7 +278,7 @@ func (db *DB) CreateManualAlert(ctx context.Context, m ManualAlert, by auth.Acco
 // Accepting an accepted alert or resolving a resolved one changes nothing; changing a resolved
 // alert is Invalid.
 func (db *DB) SetAlertStatus(ctx context.Context, id int64, to alert.Status, by auth.Account) (alert.Alert, error) {
-	err := db.inTx(ctx, func(tx *sql.Tx) error { return respond(ctx, tx, id, to, by, "", db.now()) })
+	err := db.inTx(ctx, func(tx *sql.Tx) error { return db.respond(ctx, tx, id, to, by, "", db.now()) })
 	if err != nil {
 		return alert.Alert{}, err
 	}
@@ -287,7 +287,7 @@ func (db *DB) SetAlertStatus(ctx context.Context, id int64, to alert.Status, by 
 
 // respond accepts or resolves an alert for a user; via says how, when not through the API
 // ("email link", "SMS", "voice call").
-func respond(ctx context.Context, tx *sql.Tx, id int64, to alert.Status, by auth.Account, via string, now int64) error {
+func (db *DB) respond(ctx context.Context, tx *sql.Tx, id int64, to alert.Status, by auth.Account, via string, now int64) error {
 	from, err := lockAlert(ctx, tx, id)
 	if err != nil {
 		return err
@@ -296,7 +296,7 @@ func respond(ctx context.Context, tx *sql.Tx, id int64, to alert.Status, by auth
 	if err != nil || !changed {
 		return err
 	}
-	if err := setAlertStatus(ctx, tx, id, to, now); err != nil {
+	if err := setAlertStatus(ctx, tx, db.dialect, id, to, now); err != nil {
 		return err
 	}
 	if to == alert.Accepted {
@@ -366,7 +366,7 @@ func (db *DB) AssignAlert(ctx context.Context, id, userID, policyID int64, by au
 				return err
 			}
 			if from == alert.Pending { // escalate along the new policy from its first level
-				if err := stopEscalation(ctx, tx, []int64{id}, "", now); err != nil {
+				if err := stopEscalation(ctx, tx, db.dialect, []int64{id}, "", now); err != nil {
 					return err
 				}
 				if err := insertStartTimers(ctx, tx, db.dialect, []int64{id}, now); err != nil {

@@ -229,13 +229,13 @@ func TestAddResponderRacesAlertDeletion(t *testing.T) {
 		f := storetest.NewFixture(t, db)
 		for i := range 30 {
 			src := &alert.Source{Name: fmt.Sprint("doomed ", i), IntegrationType: "API", EscalationPolicy: f.Source.EscalationPolicy}
-			if err := db.CreateSource(ctx, src); err != nil {
+			if err := db.CreateSource(ctx, src, nil); err != nil {
 				t.Fatal(err)
 			}
 			id := apply(t, db, src, ev(alert.EventAlert, "k", "s"))[0].AlertID
 			var wg sync.WaitGroup
 			wg.Go(func() {
-				if err := db.DeleteSource(ctx, src.ID); err != nil {
+				if _, err := db.DeleteSource(ctx, src.ID); err != nil {
 					t.Error(err)
 				}
 			})

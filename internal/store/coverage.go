@@ -12,6 +12,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/contact"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // coverageSelect reads coverage requests with the names of their schedule and both users;
@@ -324,8 +325,8 @@ const PurposeCoverage = "COVERAGE"
 // the schedule's. The dedup key "coverage:<request>:<change>:<user>" makes queuing a notice
 // twice impossible.
 func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest, change coverageChange, by int64, now time.Time) error {
-	var zone string
-	if err := tx.QueryRowContext(ctx, `SELECT timezone FROM schedules WHERE id = $1`, c.Schedule.ID).Scan(&zone); err != nil {
+	var scheduleZone string
+	if err := tx.QueryRowContext(ctx, `SELECT timezone FROM schedules WHERE id = $1`, c.Schedule.ID).Scan(&scheduleZone); err != nil {
 		return fmt.Errorf("store: time zone of schedule %d: %w", c.Schedule.ID, err)
 	}
 	requester, colleague := refName(c.Requester), refName(c.User)
@@ -375,9 +376,9 @@ func noticeCoverage(ctx context.Context, tx *sql.Tx, c *schedule.CoverageRequest
 		if err != nil {
 			return err
 		}
-		loc, err := schedule.LoadLocation(a.Timezone)
+		loc, err := zone.Load(a.Timezone)
 		if a.Timezone == "" || err != nil {
-			if loc, err = schedule.LoadLocation(zone); err != nil {
+			if loc, err = zone.Load(scheduleZone); err != nil {
 				loc = time.UTC
 			}
 		}

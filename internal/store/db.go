@@ -366,6 +366,44 @@ func stringPtr(v any) *string {
 	return nil
 }
 
+// insertAll writes rows with insertRows, in statements of at most chunk rows.
+func (d Dialect) insertAll(ctx context.Context, q querier, table string, cols []column, rows [][]any) error {
+	for start := 0; start < len(rows); start += chunk {
+		query, args := d.insertRows(table, cols, rows[start:min(start+chunk, len(rows))], "")
+		if _, err := q.ExecContext(ctx, query, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// inIDs renders "col IN (…)" for a list of ids, like inText. SQLite's markers are anonymous,
+// so a statement that uses it must pass its arguments in the order their markers appear.
+func (d Dialect) inIDs(col string, from int, ids []int64) (string, []any) {
+	if d == SQLite {
+		return col + " IN (" + d.params(from, len(ids)) + ")", anys(ids)
+	}
+	return col + " = ANY($" + strconv.Itoa(from) + "::bigint[])", []any{ids}
+}
+
+// skipLocked is the row-locking clause of a claim: PostgreSQL replicas skip the rows another
+// replica is claiming; SQLite has one writer and no such clause.
+func (d Dialect) skipLocked() string {
+	if d == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// forUpdate is the clause that locks the rows a SELECT reads until the transaction ends, on
+// PostgreSQL; SQLite's one writer needs none.
+func (d Dialect) forUpdate() string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // inText renders "col IN (…)" for a list of strings whose markers start at from: one marker
 // per value on SQLite, one array parameter on PostgreSQL (so the statement text is the same
 // for any number of values).

@@ -29,6 +29,9 @@ type openState struct {
 	accepted   bool
 	resolved   bool
 	insert     *newAlert // set when this batch opens the alert
+	// What grouping compares (loaded for the candidates of grouping sources only).
+	summary, details string
+	openedAt         int64
 }
 
 type newAlert struct {
@@ -61,11 +64,27 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 			routingKeys = append(routingKeys, w.Event.RoutingKey)
 		}
 	}
+	// A grouping source's events are applied one batch at a time, across replicas too: its
+	// row is locked first (sources in id order, then alerts), so two batches cannot both find
+	// no alert to group into and both open one, nor lock its alerts in opposite orders.
+	var grouping []int64
+	for _, w := range works {
+		if w.Source.Groups() {
+			grouping = append(grouping, w.Source.ID)
+		}
+	}
+	if err := lockRows(ctx, tx, "alert_sources", grouping); err != nil {
+		return nil, err
+	}
 	open, err := loadOpenAlerts(ctx, tx, d, works, openKeys)
 	if err != nil {
 		return nil, err
 	}
 	routes, err := loadRoutes(ctx, tx, d, routingKeys)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := loadGroups(ctx, tx, d, works, open, now)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +104,14 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 			current = &alert.Alert{Status: st.status}
 		}
 		action, code := alert.Decide(ev, current)
+		if action == alert.ActOpen && src.Groups() {
+			if g := groupInto(src, ev, groups[src.ID], now); g != nil {
+				st, action, code = g, alert.ActAppend, alert.CodeAppended
+			}
+		}
+		if action == alert.ActOpen && w.InMaintenance { // what would open an alert opens none
+			action, code = alert.ActNone, alert.CodeInMaintenance
+		}
 		results[i] = EventResult{AlertKey: keys[i], Code: code}
 		if st != nil { // the answer names the open alert, as stored, even when nothing changes
 			states[i] = st
@@ -99,7 +126,11 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 				return nil, errEventByEvent
 			}
 			opened[k] = true
-			st = &openState{sourceID: src.ID, openKey: openKeys[i], alertKey: keys[i], status: alert.Pending, eventCount: 1}
+			st = &openState{sourceID: src.ID, openKey: openKeys[i], alertKey: keys[i], status: alert.Pending, eventCount: 1,
+				summary: ev.Summary, details: ev.Details, openedAt: now}
+			if src.Groups() { // later events of the batch may be grouped into it
+				groups[src.ID] = append([]*openState{st}, groups[src.ID]...)
+			}
 			na := &newAlert{work: w, policyID: src.PolicyID, state: st}
 			st.insert = na
 			inserts = append(inserts, na)
@@ -157,7 +188,11 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 			}
 		}
 	}
-	if err := insertLogs(ctx, tx, d, logs, now); err != nil {
+	entries := make([]alertLog, len(logs))
+	for i, l := range logs {
+		entries[i] = alertLog{l.alert.id, l.entry}
+	}
+	if err := insertLogs(ctx, tx, d, entries, now); err != nil {
 		return nil, err
 	}
 	var started, accepted, resolved []int64
@@ -177,10 +212,29 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 	if err := insertStartTimers(ctx, tx, d, started, now); err != nil {
 		return nil, err
 	}
-	if err := stopEscalation(ctx, tx, accepted, UpdateFor(alert.Accepted), now); err != nil {
+	sources := map[int64]*alert.Source{}
+	for _, w := range works {
+		sources[w.Source.ID] = w.Source
+	}
+	var fresh, appended []EventWork
+	var freshIDs, appendedIDs []int64
+	for _, na := range inserts {
+		if !na.state.resolved {
+			fresh, freshIDs = append(fresh, na.work), append(freshIDs, na.state.id)
+		}
+	}
+	for _, st := range touched {
+		if st.added > 0 && !st.resolved {
+			appended, appendedIDs = append(appended, EventWork{Source: sources[st.sourceID]}), append(appendedIDs, st.id)
+		}
+	}
+	if err := autoResolve(ctx, tx, d, fresh, appended, freshIDs, appendedIDs, now); err != nil {
 		return nil, err
 	}
-	if err := stopEscalation(ctx, tx, resolved, UpdateFor(alert.Resolved), now); err != nil {
+	if err := stopEscalation(ctx, tx, d, accepted, UpdateFor(alert.Accepted), now); err != nil {
+		return nil, err
+	}
+	if err := stopEscalation(ctx, tx, d, resolved, UpdateFor(alert.Resolved), now); err != nil {
 		return nil, err
 	}
 	for i, st := range states {
@@ -189,6 +243,85 @@ func applySet(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, now
 		}
 	}
 	return results, nil
+}
+
+// groupInto returns the open alert an event that would open a new alert is added to
+// instead, by its source's alert creation mode, or nil. candidates are newest first.
+func groupInto(src *alert.Source, ev *alert.Event, candidates []*openState, now int64) *openState {
+	var open []*openState
+	var cs []alert.Candidate
+	for _, st := range candidates {
+		if !st.resolved {
+			open = append(open, st)
+			cs = append(cs, alert.Candidate{Status: st.status, OpenedAt: fromMS(st.openedAt), Summary: st.summary, Details: st.details})
+		}
+	}
+	if i := src.GroupInto(ev, cs, fromMS(now)); i >= 0 {
+		return open[i]
+	}
+	return nil
+}
+
+// maxCandidates bounds the open alerts INTELLIGENT_GROUPING compares an event with.
+const maxCandidates = 50
+
+// loadGroups finds, for each grouping source of the batch, the open alerts its events may be
+// grouped into, newest first, and locks them like loadOpenAlerts. An alert also found by its
+// key keeps one state.
+func loadGroups(ctx context.Context, tx *sql.Tx, d Dialect, works []EventWork, open map[sourceKey]*openState, now int64) (map[int64][]*openState, error) {
+	sources := map[int64]*alert.Source{}
+	for _, w := range works {
+		if w.Source.Groups() && w.Event.Type == alert.EventAlert {
+			sources[w.Source.ID] = w.Source
+		}
+	}
+	groups := map[int64][]*openState{}
+	for _, id := range slices.Sorted(maps.Keys(sources)) {
+		src := sources[id]
+		statuses := []any{string(alert.Pending), string(alert.Accepted)}
+		if src.AlertCreation == alert.OnePendingAlertAllowed {
+			statuses[1] = string(alert.Pending)
+		}
+		// A few candidates even where one is grouped into (the newest open one): the batch may
+		// resolve or accept the newest before an event of it comes to group, and the event
+		// then joins the next, as it would in a batch of its own.
+		since, limit := int64(0), 5
+		if w := src.GroupWindow(); w > 0 {
+			since = now - w.Milliseconds()
+		}
+		if src.AlertCreation == alert.IntelligentGrouping {
+			limit = maxCandidates
+		}
+		rows, err := tx.QueryContext(ctx, `UPDATE alerts SET updated_at = updated_at WHERE id IN (
+			SELECT id FROM alerts WHERE source_id = $1 AND status IN ($2, $3) AND report_time >= $4 ORDER BY id DESC LIMIT $5)
+			RETURNING id, source_id, open_key, alert_key, status, event_count, summary, details, report_time`,
+			append([]any{id}, append(statuses, since, limit)...)...)
+		if err != nil {
+			return nil, fmt.Errorf("store: find alerts to group into: %w", err)
+		}
+		var found []*openState
+		err = eachRow(rows, func() error {
+			st := &openState{}
+			err := rows.Scan(&st.id, &st.sourceID, &st.openKey, &st.alertKey, &st.status, &st.eventCount, &st.summary, &st.details, &st.openedAt)
+			found = append(found, st)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: find alerts to group into: %w", err)
+		}
+		slices.SortFunc(found, func(a, b *openState) int { return cmp.Compare(b.id, a.id) })
+		for _, st := range found {
+			k := sourceKey{st.sourceID, st.openKey}
+			if known, ok := open[k]; ok {
+				known.summary, known.details, known.openedAt = st.summary, st.details, st.openedAt
+				st = known
+			} else {
+				open[k] = st
+			}
+			groups[id] = append(groups[id], st)
+		}
+	}
+	return groups, nil
 }
 
 func containsState(list []*openState, st *openState) bool {
@@ -319,7 +452,7 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, d Dialect, inserts []*newAler
 				acceptedAt = sql.NullInt64{Int64: now, Valid: true}
 			}
 			rows[i] = []any{src.ID, na.policyID, st.alertKey, st.openKey, ev.Summary, ev.Details, string(st.status),
-				string(alert.PriorityFor(src, ev)), nullInt(ev.Severity), jsonOrNull(ev.Images), jsonOrNull(ev.Links),
+				string(na.work.priority()), nullInt(ev.Severity), jsonOrNull(ev.Images), jsonOrNull(ev.Links),
 				jsonOrNull(ev.Labels), rawOrNull(ev.CustomDetails), st.eventCount, now, now, acceptedAt}
 			byKey[sourceKey{src.ID, st.openKey}] = st
 		}
@@ -355,18 +488,20 @@ func insertAlerts(ctx context.Context, tx *sql.Tx, d Dialect, inserts []*newAler
 
 var logColumns = []column{{"alert_id", "bigint"}, {"created_at", "bigint"}, {"type", "text"}, {"text", "text"}, {"vars", "text"}}
 
-// insertLogs writes the batch's log entries.
-func insertLogs(ctx context.Context, tx *sql.Tx, d Dialect, logs []logRow, now int64) error {
-	for start := 0; start < len(logs); start += chunk {
-		part := logs[start:min(start+chunk, len(logs))]
-		rows := make([][]any, len(part))
-		for i, l := range part {
-			rows[i] = []any{l.alert.id, now, l.entry.Type, l.entry.Text, jsonOrNull(l.entry.Vars)}
-		}
-		query, args := d.insertRows("log_entries", logColumns, rows, "")
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("store: write log entries: %w", err)
-		}
+// alertLog is a log entry to write on an alert's timeline.
+type alertLog struct {
+	alertID int64
+	entry   alert.Entry
+}
+
+// insertLogs writes log entries, all at time now.
+func insertLogs(ctx context.Context, tx *sql.Tx, d Dialect, logs []alertLog, now int64) error {
+	rows := make([][]any, len(logs))
+	for i, l := range logs {
+		rows[i] = []any{l.alertID, now, l.entry.Type, l.entry.Text, jsonOrNull(l.entry.Vars)}
+	}
+	if err := d.insertAll(ctx, tx, "log_entries", logColumns, rows); err != nil {
+		return fmt.Errorf("store: write log entries: %w", err)
 	}
 	return nil
 }

@@ -295,7 +295,7 @@ func TestDeletePolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteSource(ctx, src.ID); err != nil {
+		if _, err := db.DeleteSource(ctx, src.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantCode(t, db.DeletePolicy(ctx, p.ID), fault.Invalid)

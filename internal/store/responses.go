@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -43,7 +45,7 @@ func (db *DB) RespondByLink(ctx context.Context, l auth.Link, tokenHash string) 
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fault.Errorf("this link was already used")
 		}
-		return respond(ctx, tx, l.AlertID, to, by, strings.ToLower(method)+" link", now)
+		return db.respond(ctx, tx, l.AlertID, to, by, strings.ToLower(method)+" link", now)
 	})
 	if err != nil {
 		return alert.Alert{}, err
@@ -54,8 +56,22 @@ func (db *DB) RespondByLink(ctx context.Context, l auth.Link, tokenHash string) 
 // RespondByPhone carries out a reply by SMS or a keypress in a voice call from phone: to the
 // message notificationID when it is known (a call), else to the latest message sent to phone
 // about alertID, or about any alert when alertID is 0 (an SMS reply). It returns the alert.
-func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notificationID int64, to alert.Status, via string) (alert.Alert, error) {
+// ref, when not empty, names the reply for the provider (its message or call id): a reply
+// handled once is Invalid the next time, so a request captured and sent again changes
+// nothing.
+func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notificationID int64, to alert.Status, via, ref string) (alert.Alert, error) {
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if ref != "" {
+			sum := sha256.Sum256([]byte("reply:" + ref))
+			res, err := tx.ExecContext(ctx, `INSERT INTO used_links (token_hash, used_at) VALUES ($1, $2) ON CONFLICT (token_hash) DO NOTHING`,
+				hex.EncodeToString(sum[:]), db.now())
+			if err != nil {
+				return fmt.Errorf("store: reply %s: %w", ref, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fault.Errorf("this reply was already handled")
+			}
+		}
 		var err error
 		switch {
 		case notificationID != 0:
@@ -78,7 +94,7 @@ func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notific
 		if err != nil {
 			return err
 		}
-		return respond(ctx, tx, alertID, to, by, via, db.now())
+		return db.respond(ctx, tx, alertID, to, by, via, db.now())
 	})
 	if err != nil {
 		return alert.Alert{}, err
@@ -87,6 +103,8 @@ func (db *DB) RespondByPhone(ctx context.Context, phone string, alertID, notific
 }
 
 // notifiedAccount is the person a notification about alertID went to, and its method.
+// Returns Forbidden when their role (now) may not respond to alerts: a link, reply or
+// keypress acts as the person, with no more rights than their API key would have.
 func notifiedAccount(ctx context.Context, tx *sql.Tx, alertID, notificationID int64) (auth.Account, string, error) {
 	var method string
 	a, err := scanAccount(tx.QueryRowContext(ctx, `SELECT `+accountColumns+`, n.method FROM notifications n
@@ -96,6 +114,9 @@ func notifiedAccount(ctx context.Context, tx *sql.Tx, alertID, notificationID in
 	}
 	if err != nil {
 		return auth.Account{}, "", fmt.Errorf("store: notified user: %w", err)
+	}
+	if !a.Role.Allows(auth.Respond) {
+		return auth.Account{}, "", fault.New(fault.Forbidden, "as %s, %s may not accept or resolve alerts", a.Role, a.Email)
 	}
 	return a, method, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/alert"
+	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/store"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
 )
@@ -44,9 +45,16 @@ func TestSMSReplyAfterAReminder(t *testing.T) {
 			t.Fatalf("schedule reminder: %d %v", n, err)
 		}
 		send()
-		a, err := db.RespondByPhone(ctx, phone, 0, 0, alert.Accepted, "SMS")
+		a, err := db.RespondByPhone(ctx, phone, 0, 0, alert.Accepted, "SMS", "twilio-sms:SM1")
 		if err != nil || a.ID != res[0].AlertID || a.Status != alert.Accepted {
 			t.Fatalf("reply after a reminder: %+v %v", a, err)
+		}
+		// The same reply once more (a captured request sent again) changes nothing.
+		if _, err := db.RespondByPhone(ctx, phone, 0, 0, alert.Resolved, "SMS", "twilio-sms:SM1"); !fault.Is(err, fault.Invalid) {
+			t.Fatalf("the same reply again: %v, want Invalid", err)
+		}
+		if a, _ := db.Alert(ctx, res[0].AlertID); a.Status != alert.Accepted {
+			t.Fatalf("the reply sent again changed the alert to %s", a.Status)
 		}
 	})
 }

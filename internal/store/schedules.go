@@ -14,6 +14,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/escalation"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // scheduleColumns are the columns scanSchedule reads, in order.
@@ -109,7 +110,7 @@ func prepareSchedule(s *schedule.Schedule, abortOnGaps bool, now time.Time) erro
 		return err
 	}
 	if found {
-		loc, _ := schedule.LoadLocation(s.Timezone)
+		loc, _ := zone.Load(s.Timezone)
 		return fault.Errorf("the schedule leaves nobody on call from %s to %s (%s), and abort-on-gaps is set",
 			schedule.WallOf(gap.Start, loc), schedule.WallOf(gap.End, loc), s.Timezone)
 	}
@@ -552,7 +553,7 @@ func insertScheduleParts(ctx context.Context, tx *sql.Tx, s *schedule.Schedule) 
 			}
 		}
 	}
-	loc, err := schedule.LoadLocation(s.Timezone)
+	loc, err := zone.Load(s.Timezone)
 	if err != nil {
 		return err
 	}
@@ -703,7 +704,7 @@ func loadScheduleParts(ctx context.Context, q querier, list []*schedule.Schedule
 				return err
 			}
 			s := index[sid]
-			loc, err := schedule.LoadLocation(s.Timezone)
+			loc, err := zone.Load(s.Timezone)
 			if err != nil {
 				return fmt.Errorf("schedule %d: %w", sid, err)
 			}

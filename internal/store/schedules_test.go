@@ -15,12 +15,13 @@ import (
 	"github.com/tocsinhq/tocsin/internal/schedule"
 	"github.com/tocsinhq/tocsin/internal/store"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
+	"github.com/tocsinhq/tocsin/internal/zone"
 )
 
 // berlin reads "2006-01-02 15:04" on Berlin's clock.
 func berlin(t *testing.T, s string) time.Time {
 	t.Helper()
-	loc, _ := schedule.LoadLocation("Europe/Berlin")
+	loc, _ := zone.Load("Europe/Berlin")
 	v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
 	if err != nil {
 		t.Fatal(err)

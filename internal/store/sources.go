@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,14 +14,17 @@ import (
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
+	"github.com/tocsinhq/tocsin/internal/heartbeat"
+	"github.com/tocsinhq/tocsin/internal/supporthours"
 )
 
 // Alert source statuses (ilert's AlertSource.status), derived on read.
 const (
-	SourcePending     = "PENDING"
-	SourceAllAccepted = "ALL_ACCEPTED"
-	SourceAllResolved = "ALL_RESOLVED"
-	SourceDisabled    = "DISABLED"
+	SourcePending       = "PENDING"
+	SourceAllAccepted   = "ALL_ACCEPTED"
+	SourceAllResolved   = "ALL_RESOLVED"
+	SourceDisabled      = "DISABLED"
+	SourceInMaintenance = "IN_MAINTENANCE"
 )
 
 // integrationKeyBytes is the randomness of a generated integration key: 192 bits.
@@ -37,7 +41,11 @@ const sourceColumns = `id, name, integration_type, integration_key, escalation_p
 // of s. Status, IntegrationURL and the full EscalationPolicy are left to the caller.
 // Returns Invalid for a bad source or an unknown policy or team, Conflict if the integration
 // key is taken.
-func (db *DB) CreateSource(ctx context.Context, s *alert.Source) error {
+//
+// When next is not nil, the source's next auto-raise is worked out by it in the transaction,
+// from the support hours of s.HoursRefs as they are then (locked, so that an update of them
+// waits, and then moves this raise too); otherwise s.RaiseAt is stored as it is.
+func (db *DB) CreateSource(ctx context.Context, s *alert.Source, next NextRaise) error {
 	s.Normalize()
 	s.IntegrationKey = strings.TrimSpace(s.IntegrationKey)
 	if err := s.Validate(); err != nil {
@@ -49,6 +57,10 @@ func (db *DB) CreateSource(ctx context.Context, s *alert.Source) error {
 	now := db.Now().UTC().Truncate(time.Millisecond)
 	s.CreatedAt, s.UpdatedAt = now, now
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// Support hours first, then teams: the order support hours' own updates lock them in.
+		if err := lockRows(ctx, tx, "support_hours", s.HoursRefs); err != nil {
+			return err
+		}
 		if err := checkSourceRefs(ctx, tx, s); err != nil {
 			return err
 		}
@@ -60,19 +72,26 @@ func (db *DB) CreateSource(ctx context.Context, s *alert.Source) error {
 			escalation_policy_id, active, config, created_at, updated_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id`,
 			s.Name, s.IntegrationType, s.IntegrationKey, s.PolicyID, s.IsActive(), config, ms(now)).Scan(&s.ID)
-		return sourceWriteError("create alert source", err)
+		if err != nil {
+			return sourceWriteError("create alert source", err)
+		}
+		return saveSourceRules(ctx, tx, s, next)
 	})
 }
 
 // UpdateSource replaces the source s.ID. It keeps the integration key unless s carries a new
-// one. Returns NotFound if the source does not exist, and the errors of CreateSource.
-func (db *DB) UpdateSource(ctx context.Context, s *alert.Source) error {
+// one. Returns NotFound if the source does not exist, and the errors of CreateSource; next is
+// as there.
+func (db *DB) UpdateSource(ctx context.Context, s *alert.Source, next NextRaise) error {
 	s.Normalize()
 	s.IntegrationKey = strings.TrimSpace(s.IntegrationKey)
 	if err := s.Validate(); err != nil {
 		return err
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := lockRows(ctx, tx, "support_hours", s.HoursRefs); err != nil {
+			return err
+		}
 		var key string
 		var created int64
 		err := tx.QueryRowContext(ctx, `SELECT integration_key, created_at FROM alert_sources WHERE id = $1`,
@@ -98,15 +117,45 @@ func (db *DB) UpdateSource(ctx context.Context, s *alert.Source) error {
 		_, err = tx.ExecContext(ctx, `UPDATE alert_sources SET name = $1, integration_type = $2, integration_key = $3,
 			escalation_policy_id = $4, active = $5, config = $6, updated_at = $7 WHERE id = $8`,
 			s.Name, s.IntegrationType, s.IntegrationKey, s.PolicyID, s.IsActive(), config, ms(s.UpdatedAt), s.ID)
-		return sourceWriteError(fmt.Sprintf("update alert source %d", s.ID), err)
+		if err != nil {
+			return sourceWriteError(fmt.Sprintf("update alert source %d", s.ID), err)
+		}
+		return saveSourceRules(ctx, tx, s, next)
 	})
 }
 
 // DeleteSource deletes a source and, through the foreign keys, its alerts. Returns NotFound
 // if it does not exist.
-func (db *DB) DeleteSource(ctx context.Context, id int64) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM alert_sources WHERE id = $1`, id)
-	return changedOne(res, err, fmt.Sprintf("delete alert source %d", id), fault.NotFoundf("alert source %d does not exist", id))
+//
+// Its heartbeat monitors go with it. It returns those that were OVERDUE with their alert on
+// another source (they were moved here after it opened): no ping can resolve that alert any
+// more, so the caller resolves it.
+func (db *DB) DeleteSource(ctx context.Context, id int64) ([]heartbeat.Monitor, error) {
+	var orphans []heartbeat.Monitor
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		orphans = nil
+		rows, err := tx.QueryContext(ctx, `SELECT id, overdue_source_id FROM heartbeat_monitors
+			WHERE source_id = $1 AND state = $2 AND overdue_source_id IS NOT NULL AND overdue_source_id <> $1 ORDER BY id`,
+			id, string(heartbeat.Overdue))
+		if err != nil {
+			return fmt.Errorf("store: heartbeat monitors of alert source %d: %w", id, err)
+		}
+		err = eachRow(rows, func() error {
+			m := heartbeat.Monitor{State: heartbeat.Overdue}
+			err := rows.Scan(&m.ID, &m.OverdueSourceID)
+			orphans = append(orphans, m)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: heartbeat monitors of alert source %d: %w", id, err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM alert_sources WHERE id = $1`, id)
+		return changedOne(res, err, fmt.Sprintf("delete alert source %d", id), fault.NotFoundf("alert source %d does not exist", id))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return orphans, nil
 }
 
 // SourceByID returns a source without its status. Returns NotFound if it does not exist.
@@ -170,8 +219,9 @@ func (db *DB) Sources(ctx context.Context, pg Page) ([]*alert.Source, error) {
 }
 
 // SetSourceStatus derives the status of sources, which must be ordered by id, from their open
-// alerts: DISABLED when inactive, else PENDING if any alert is pending, else ALL_ACCEPTED if
-// any is accepted, else ALL_RESOLVED. One query serves the whole list.
+// alerts: DISABLED when inactive, else IN_MAINTENANCE in a maintenance window, else PENDING if
+// any alert is pending, else ALL_ACCEPTED if any is accepted, else ALL_RESOLVED. Two queries
+// serve the whole list.
 func (db *DB) SetSourceStatus(ctx context.Context, sources ...*alert.Source) error {
 	if len(sources) == 0 {
 		return nil
@@ -201,10 +251,16 @@ func (db *DB) SetSourceStatus(ctx context.Context, sources ...*alert.Source) err
 	if err != nil {
 		return fmt.Errorf("store: alert source status: %w", err)
 	}
+	maintenance, err := db.SourcesInMaintenance(ctx, db.Now())
+	if err != nil {
+		return err
+	}
 	for _, s := range sources {
 		switch {
 		case !s.IsActive():
 			s.Status = SourceDisabled
+		case maintenance[s.ID]:
+			s.Status = SourceInMaintenance
 		case open[s.ID][alert.Pending]:
 			s.Status = SourcePending
 		case open[s.ID][alert.Accepted]:
@@ -286,12 +342,73 @@ func checkSourceRefs(ctx context.Context, q querier, s *alert.Source) error {
 		seen[t.ID] = true
 		ids = append(ids, t.ID)
 	}
+	// Locked, so that a team deleted or renamed meanwhile waits for this write and then
+	// finds it (refreshSourceTeams).
+	if err := lockRows(ctx, q, "teams", ids); err != nil {
+		return err
+	}
 	names, err := lookupNames(ctx, q, "teams", "name", "team", ids)
 	if err != nil {
 		return err
 	}
 	for i := range s.Teams {
 		s.Teams[i].Name = names[s.Teams[i].ID]
+	}
+	return nil
+}
+
+// refreshSourceTeams keeps the teams that alert sources list (kept in their config, which the
+// Events API reads on every event without a join) true to team id: renamed to name, or
+// removed from every source when deleted. The caller holds the team's row lock.
+func refreshSourceTeams(ctx context.Context, tx *sql.Tx, id int64, name string, deleted bool) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, config FROM alert_sources`)
+	if err != nil {
+		return fmt.Errorf("store: read alert sources for team %d: %w", id, err)
+	}
+	changed := map[int64]string{}
+	err = eachRow(rows, func() error {
+		var sourceID int64
+		var config string
+		if err := rows.Scan(&sourceID, &config); err != nil {
+			return err
+		}
+		var c map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(config), &c); err != nil {
+			return fmt.Errorf("alert source %d: stored config: %w", sourceID, err)
+		}
+		var teams []auth.TeamRef
+		if len(c["teams"]) > 0 {
+			if err := json.Unmarshal(c["teams"], &teams); err != nil {
+				return fmt.Errorf("alert source %d: stored teams: %w", sourceID, err)
+			}
+		}
+		i := slices.IndexFunc(teams, func(t auth.TeamRef) bool { return t.ID == id })
+		switch {
+		case i < 0 || (!deleted && teams[i].Name == name):
+			return nil
+		case deleted:
+			teams = slices.Delete(teams, i, i+1)
+		default:
+			teams[i].Name = name
+		}
+		b, err := json.Marshal(teams)
+		if err != nil {
+			return err
+		}
+		c["teams"] = b
+		if b, err = json.Marshal(c); err != nil {
+			return err
+		}
+		changed[sourceID] = string(b)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: alert sources of team %d: %w", id, err)
+	}
+	for sourceID, config := range changed {
+		if _, err := tx.ExecContext(ctx, `UPDATE alert_sources SET config = $1 WHERE id = $2`, config, sourceID); err != nil {
+			return fmt.Errorf("store: update the teams of alert source %d: %w", sourceID, err)
+		}
 	}
 	return nil
 }
@@ -307,4 +424,68 @@ func sourceWriteError(what string, err error) error {
 		return fault.Errorf("the escalation policy does not exist")
 	}
 	return fmt.Errorf("store: %s: %w", what, err)
+}
+
+// saveSourceRules writes what a source's rules need beyond its row: its next auto-raise
+// (worked out by next, when not nil, from the support hours as the transaction reads them)
+// and the support hours it uses.
+func saveSourceRules(ctx context.Context, tx *sql.Tx, s *alert.Source, next NextRaise) error {
+	if next != nil && len(s.HoursRefs) > 0 {
+		hours := make([]supporthours.Hours, 0, len(s.HoursRefs))
+		for _, id := range s.HoursRefs {
+			h, err := findSupportHours(ctx, tx, fmt.Sprintf("support hours %d", id), `id = $1`, id)
+			if fault.Is(err, fault.NotFound) {
+				return fault.Errorf("support hours %d do not exist", id)
+			}
+			if err != nil {
+				return err
+			}
+			hours = append(hours, h)
+		}
+		at, err := next(ctx, s, hours)
+		if err != nil {
+			return err
+		}
+		s.RaiseAt = at
+	}
+	if err := setRaise(ctx, tx, s.ID, s.RaiseAt); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM source_support_hours WHERE source_id = $1`, s.ID); err != nil {
+		return fmt.Errorf("store: support hours of alert source %d: %w", s.ID, err)
+	}
+	for _, id := range s.HoursRefs {
+		_, err := tx.ExecContext(ctx, `INSERT INTO source_support_hours (source_id, support_hours_id) VALUES ($1, $2)`, s.ID, id)
+		if isForeignKeyViolation(err) {
+			return fault.Errorf("support hours %d do not exist", id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: support hours of alert source %d: %w", s.ID, err)
+		}
+	}
+	return nil
+}
+
+// sourcesUsingSupportHours returns the alert sources whose rules use the support hours.
+func sourcesUsingSupportHours(ctx context.Context, q querier, hoursID int64) ([]*alert.Source, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+sourceColumns+` FROM alert_sources WHERE id IN (
+		SELECT source_id FROM source_support_hours WHERE support_hours_id = $1) ORDER BY id`, hoursID)
+	if err != nil {
+		return nil, fmt.Errorf("store: sources using support hours %d: %w", hoursID, err)
+	}
+	defer rows.Close()
+	var out []*alert.Source
+	for rows.Next() {
+		s, err := scanSource(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: sources using support hours %d: %w", hoursID, err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SetRaise schedules the next auto-raise of a source, or removes it when at is nil.
+func (db *DB) SetRaise(ctx context.Context, sourceID int64, at *time.Time) error {
+	return setRaise(ctx, db.write, sourceID, at)
 }

@@ -21,7 +21,7 @@ func policyRef(id int64) json.RawMessage {
 func mustSource(t *testing.T, db *store.DB, policyID int64, name string) *alert.Source {
 	t.Helper()
 	s := &alert.Source{Name: name, IntegrationType: "API", EscalationPolicy: policyRef(policyID)}
-	if err := db.CreateSource(context.Background(), s); err != nil {
+	if err := db.CreateSource(context.Background(), s, nil); err != nil {
 		t.Fatalf("create source %s: %v", name, err)
 	}
 	return s
@@ -62,7 +62,7 @@ func TestCreateSource(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &s); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CreateSource(ctx, &s); err != nil {
+		if err := db.CreateSource(ctx, &s, nil); err != nil {
 			t.Fatal(err)
 		}
 		if s.ID == 0 || len(s.IntegrationKey) < 32 {
@@ -134,7 +134,7 @@ func TestCreateSourceRejected(t *testing.T) {
 		ann := mustAccount(t, db, "Ann")
 		p := mustPolicy(t, db, onePolicy("p", ann.ID))
 		taken := &alert.Source{Name: "taken", IntegrationType: "API", IntegrationKey: "my-key-0123456789abcdefghij", EscalationPolicy: policyRef(p.ID)}
-		if err := db.CreateSource(ctx, taken); err != nil {
+		if err := db.CreateSource(ctx, taken, nil); err != nil {
 			t.Fatal(err)
 		}
 		if taken.IntegrationKey != "my-key-0123456789abcdefghij" {
@@ -154,7 +154,7 @@ func TestCreateSourceRejected(t *testing.T) {
 		}
 		for name, c := range cases {
 			t.Run(name, func(t *testing.T) {
-				wantCode(t, db.CreateSource(ctx, &c.s), c.code)
+				wantCode(t, db.CreateSource(ctx, &c.s, nil), c.code)
 				if n := countSources(t, db); n != 1 {
 					t.Errorf("%d sources stored after a rejected create, want 1", n)
 				}
@@ -176,7 +176,7 @@ func TestUpdateSource(t *testing.T) {
 			off := false
 			upd := &alert.Source{ID: s.ID, Name: "renamed", IntegrationType: "GRAFANA", EscalationPolicy: policyRef(p2.ID), Active: &off,
 				SupportHours: json.RawMessage(`{"timezone":"Europe/Berlin","autoRaiseAlerts":true,"supportDays":{"MONDAY":{"start":"08:00","end":"17:00"},"SUNDAY":null}}`)}
-			if err := db.UpdateSource(ctx, upd); err != nil {
+			if err := db.UpdateSource(ctx, upd, nil); err != nil {
 				t.Fatal(err)
 			}
 			got, err := db.SourceByID(ctx, s.ID)
@@ -193,7 +193,7 @@ func TestUpdateSource(t *testing.T) {
 		})
 		t.Run("NewKey", func(t *testing.T) {
 			upd := &alert.Source{ID: s.ID, Name: "src", IntegrationType: "API", EscalationPolicy: policyRef(p1.ID), IntegrationKey: "fresh-0123456789abcdefghij"}
-			if err := db.UpdateSource(ctx, upd); err != nil {
+			if err := db.UpdateSource(ctx, upd, nil); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.SourceByIntegrationKey(ctx, "fresh-0123456789abcdefghij"); err != nil {
@@ -202,18 +202,18 @@ func TestUpdateSource(t *testing.T) {
 		})
 		t.Run("ErrKeyTaken", func(t *testing.T) {
 			upd := &alert.Source{ID: s.ID, Name: "stolen", IntegrationType: "API", EscalationPolicy: policyRef(p1.ID), IntegrationKey: other.IntegrationKey}
-			wantCode(t, db.UpdateSource(ctx, upd), fault.Conflict)
+			wantCode(t, db.UpdateSource(ctx, upd, nil), fault.Conflict)
 			if got, _ := db.SourceByID(ctx, s.ID); got.Name != "src" {
 				t.Fatalf("a rejected update renamed the source to %q", got.Name)
 			}
 		})
 		t.Run("ErrUnknownPolicy", func(t *testing.T) {
 			upd := &alert.Source{ID: s.ID, Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p2.ID + 5)}
-			wantCode(t, db.UpdateSource(ctx, upd), fault.Invalid)
+			wantCode(t, db.UpdateSource(ctx, upd, nil), fault.Invalid)
 		})
 		t.Run("ErrNotFound", func(t *testing.T) {
 			upd := &alert.Source{ID: other.ID + 10, Name: "x", IntegrationType: "API", EscalationPolicy: policyRef(p1.ID)}
-			wantCode(t, db.UpdateSource(ctx, upd), fault.NotFound)
+			wantCode(t, db.UpdateSource(ctx, upd, nil), fault.NotFound)
 		})
 	})
 }
@@ -276,7 +276,7 @@ func TestSourceStatus(t *testing.T) {
 		off := false
 		s.Active = &off
 		s.EscalationPolicy = policyRef(p.ID)
-		if err := db.UpdateSource(ctx, s); err != nil {
+		if err := db.UpdateSource(ctx, s, nil); err != nil {
 			t.Fatal(err)
 		}
 		want(store.SourceDisabled)
@@ -294,14 +294,15 @@ func TestDeleteSource(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteSource(ctx, s.ID); err != nil {
+		if _, err := db.DeleteSource(ctx, s.ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err = db.SourceByID(ctx, s.ID)
 		wantCode(t, err, fault.NotFound)
 		_, err = db.Alert(ctx, a.ID)
 		wantCode(t, err, fault.NotFound)
-		wantCode(t, db.DeleteSource(ctx, s.ID), fault.NotFound)
+		_, err = db.DeleteSource(ctx, s.ID)
+		wantCode(t, err, fault.NotFound)
 	})
 }
 
@@ -320,6 +321,56 @@ func TestSourcesPage(t *testing.T) {
 		}
 		if len(got) != 2 || got[0].ID != ids[1] || got[1].ID != ids[2] || got[0].Status != store.SourceAllResolved {
 			t.Fatalf("page from 1 = %+v", got)
+		}
+	})
+}
+
+// TestSourceTeamsFollowTheTeam: a source lists its teams as they are: renamed with the team,
+// and no longer once the team is deleted, so that the source can be saved back as it reads.
+func TestSourceTeamsFollowTheTeam(t *testing.T) {
+	storetest.EachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		ann := mustAccount(t, db, "Ann")
+		p := mustPolicy(t, db, onePolicy("p", ann.ID))
+		ops, dev := mustTeam(t, db, "ops"), mustTeam(t, db, "dev")
+		s := &alert.Source{Name: "src", IntegrationType: "API", EscalationPolicy: policyRef(p.ID),
+			Teams: []auth.TeamRef{{ID: ops.ID}, {ID: dev.ID}}}
+		if err := db.CreateSource(ctx, s, nil); err != nil {
+			t.Fatal(err)
+		}
+		other := mustSource(t, db, p.ID, "without teams")
+		teams := func() []auth.TeamRef {
+			t.Helper()
+			got, err := db.SourceByID(ctx, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got.Teams
+		}
+
+		ops.Name = "operations"
+		if err := db.UpdateTeam(ctx, &ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := teams(), []auth.TeamRef{{ID: ops.ID, Name: "operations"}, {ID: dev.ID, Name: "dev"}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the rename: teams %+v, want %+v", got, want)
+		}
+
+		if err := db.DeleteTeam(ctx, ops.ID); err != nil {
+			t.Fatal(err)
+		}
+		got := teams()
+		if want := []auth.TeamRef{{ID: dev.ID, Name: "dev"}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("after the delete: teams %+v, want %+v", got, want)
+		}
+		// Saved back as read: accepted.
+		src, _ := db.SourceByID(ctx, s.ID)
+		src.EscalationPolicy = policyRef(p.ID)
+		if err := db.UpdateSource(ctx, src, nil); err != nil {
+			t.Fatalf("saving the source back as it reads: %v", err)
+		}
+		if o, _ := db.SourceByID(ctx, other.ID); len(o.Teams) != 0 || !o.UpdatedAt.Equal(other.UpdatedAt) {
+			t.Errorf("a source without teams changed: %+v", o)
 		}
 	})
 }

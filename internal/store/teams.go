@@ -79,6 +79,9 @@ func (db *DB) UpdateTeam(ctx context.Context, t *auth.Team) error {
 		if err := replaceMembers(ctx, tx, t.ID, t.Members); err != nil {
 			return err
 		}
+		if err := refreshSourceTeams(ctx, tx, t.ID, t.Name, false); err != nil {
+			return err
+		}
 		*t, err = findTeam(ctx, tx, t.ID)
 		return err
 	})
@@ -221,7 +224,7 @@ func (db *DB) DeleteTeam(ctx context.Context, id int64) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM teams WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("store: delete team %d: %w", id, err)
 		}
-		return nil
+		return refreshSourceTeams(ctx, tx, id, "", true)
 	})
 }
 

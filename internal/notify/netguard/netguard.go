@@ -27,8 +27,8 @@ var ErrRefused = errors.New("netguard: destination not allowed")
 type Config struct {
 	// AllowPrivate also allows loopback, private (RFC 1918, fc00::/7) and shared (CGNAT,
 	// 100.64.0.0/10) addresses: for tests and for self-hosted setups whose receivers live on
-	// the internal network. Link-local addresses (cloud metadata services live there),
-	// unspecified, multicast, broadcast and reserved ones stay refused.
+	// the internal network. Link-local addresses and fd00:ec2::/64 (cloud metadata services
+	// live there), unspecified, multicast, broadcast and reserved ones stay refused.
 	AllowPrivate bool
 	// Allow lists further prefixes that are allowed even though they are not public, for a
 	// setup that needs one internal network (10.1.2.0/24) rather than all of them.
@@ -51,7 +51,8 @@ const (
 	LinkLocal   Kind = "link-local"  // 169.254.0.0/16 (cloud metadata lives here), fe80::/10
 	Unspecified Kind = "unspecified" // 0.0.0.0/8, ::
 	Multicast   Kind = "multicast"   // 224.0.0.0/4, ff00::/8
-	Reserved    Kind = "reserved"    // 240.0.0.0/4 and 255.255.255.255
+	Reserved    Kind = "reserved"    // 240.0.0.0/4, 255.255.255.255, 192.0.0.0/24, 198.18.0.0/15, 64:ff9b:1::/48, Teredo 2001::/32
+	Metadata    Kind = "metadata"    // fd00:ec2::/64, a cloud metadata service's IPv6 address: refused even with AllowPrivate
 )
 
 var (
@@ -61,10 +62,18 @@ var (
 	thisNet   = netip.MustParsePrefix("0.0.0.0/8")
 	reserved  = netip.MustParsePrefix("240.0.0.0/4")
 	siteLocal = netip.MustParsePrefix("fec0::/10")
+	// IPv4-compatible IPv6 (::a.b.c.d, deprecated) leads to the IPv4 address too.
+	v4Compat = netip.MustParsePrefix("::/96")
+	// Not public, and not a place a webhook lives: the IETF's protocol assignments, the
+	// benchmarking range, local-use NAT64 and Teredo (which hides the IPv4 address it leads to).
+	reserved6 = []netip.Prefix{netip.MustParsePrefix("64:ff9b:1::/48"), netip.MustParsePrefix("2001::/32")}
+	reserved4 = []netip.Prefix{netip.MustParsePrefix("192.0.0.0/24"), netip.MustParsePrefix("198.18.0.0/15")}
+	metadata6 = netip.MustParsePrefix("fd00:ec2::/64")
 )
 
 // Classify says which non-public class addr belongs to, or Public. An IPv4 address embedded in
-// IPv6 (mapped, NAT64 64:ff9b::/96, 6to4 2002::/16) is classified as the IPv4 address it leads to.
+// IPv6 (mapped, IPv4-compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) is classified as the
+// IPv4 address it leads to.
 func Classify(addr netip.Addr) Kind {
 	addr = addr.Unmap()
 	if addr.Is6() {
@@ -74,8 +83,23 @@ func Classify(addr netip.Addr) Kind {
 			return Classify(netip.AddrFrom4([4]byte(b[12:16])))
 		case sixToFour.Contains(addr):
 			return Classify(netip.AddrFrom4([4]byte(b[2:6])))
+		case v4Compat.Contains(addr) && !addr.IsUnspecified() && !addr.IsLoopback():
+			return Classify(netip.AddrFrom4([4]byte(b[12:16])))
 		case siteLocal.Contains(addr):
 			return Private
+		case metadata6.Contains(addr):
+			return Metadata
+		}
+		for _, p := range reserved6 {
+			if p.Contains(addr) {
+				return Reserved
+			}
+		}
+	} else {
+		for _, p := range reserved4 {
+			if p.Contains(addr) {
+				return Reserved
+			}
 		}
 	}
 	switch {

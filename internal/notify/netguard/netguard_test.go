@@ -41,8 +41,17 @@ func TestClassify(t *testing.T) {
 		{"ff02::1", netguard.Multicast},
 		{"255.255.255.255", netguard.Reserved},
 		{"240.0.0.1", netguard.Reserved},
-		{"64:ff9b::a9fe:a9fe", netguard.LinkLocal}, // NAT64 of 169.254.169.254
-		{"2002:7f00:1::1", netguard.Loopback},      // 6to4 of 127.0.0.1
+		{"64:ff9b::a9fe:a9fe", netguard.LinkLocal},                  // NAT64 of 169.254.169.254
+		{"2002:7f00:1::1", netguard.Loopback},                       // 6to4 of 127.0.0.1
+		{"::127.0.0.1", netguard.Loopback},                          // IPv4-compatible
+		{"::169.254.169.254", netguard.LinkLocal},                   // IPv4-compatible
+		{"::8.8.8.8", netguard.Public},                              // IPv4-compatible, public
+		{"fd00:ec2::254", netguard.Metadata},                        // a cloud's IPv6 metadata service
+		{"64:ff9b:1::a9fe:a9fe", netguard.Reserved},                 // local-use NAT64
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", netguard.Reserved}, // Teredo
+		{"192.0.0.8", netguard.Reserved},
+		{"198.18.0.1", netguard.Reserved},
+		{"198.19.255.254", netguard.Reserved},
 		// Public neighbours of the blocked ranges.
 		{"8.8.8.8", netguard.Public},
 		{"172.32.0.1", netguard.Public},
@@ -77,6 +86,9 @@ func TestCheck(t *testing.T) {
 		{"AllowPrivateAllowsRFC1918", lenient, "192.168.0.10", true},
 		{"AllowPrivateStillRefusesUnspecified", lenient, "0.0.0.0", false},
 		{"AllowPrivateStillRefusesMulticast", lenient, "224.0.0.1", false},
+		{"AllowPrivateStillRefusesMetadata", lenient, "169.254.169.254", false},
+		{"AllowPrivateStillRefusesIPv6Metadata", lenient, "fd00:ec2::254", false},
+		{"AllowPrivateAllowsOtherULA", lenient, "fd00:ec3::1", true},
 		{"AllowListAllowsItsPrefix", one, "10.1.2.3", true},
 		{"AllowListRefusesTheRest", one, "10.1.3.3", false},
 	} {

@@ -41,8 +41,9 @@ const maxResponse = 4 << 10
 
 // Config configures the channel. The zero value is usable: public destinations only, 30s.
 type Config struct {
-	// AllowPrivate lets webhooks reach loopback, private and link-local addresses. Leave it off
-	// unless every user who can add a webhook contact may reach tocsin's internal network.
+	// AllowPrivate lets webhooks reach loopback, private and shared (CGNAT) addresses, never
+	// link-local or cloud metadata ones. Leave it off unless every user who can add a webhook
+	// contact may reach tocsin's internal network.
 	AllowPrivate bool
 	// Timeout bounds one delivery. Zero means 30s.
 	Timeout time.Duration

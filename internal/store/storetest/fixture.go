@@ -33,7 +33,7 @@ func NewFixture(tb testing.TB, db *store.DB) Fixture {
 		tb.Fatal(err)
 	}
 	f.Source = &alert.Source{Name: "nightly", IntegrationType: "API", EscalationPolicy: json.RawMessage(fmt.Sprintf(`{"id":%d}`, f.Policy.ID))}
-	if err := db.CreateSource(ctx, f.Source); err != nil {
+	if err := db.CreateSource(ctx, f.Source, nil); err != nil {
 		tb.Fatal(err)
 	}
 	return f
