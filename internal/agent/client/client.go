@@ -109,15 +109,15 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("the server answered %d: %s", e.Status, e.Body)
 }
 
-// Retryable reports whether trying again later can succeed: network errors, timeouts, 429 and
-// 5xx answers. A 400 or 404 (bad event, unknown key) never will.
+// Retryable reports whether trying again later can succeed: network errors, timeouts (and a
+// proxy's 408), 429 and 5xx answers. A 400 or 404 (bad event, unknown key) never will.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return se.Status == http.StatusTooManyRequests || se.Status >= 500
+		return se.Status == http.StatusTooManyRequests || se.Status == http.StatusRequestTimeout || se.Status >= 500
 	}
 	return !errors.Is(err, errInvalid)
 }

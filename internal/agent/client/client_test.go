@@ -25,7 +25,7 @@ func TestRetryable(t *testing.T) {
 	defer srv.Close()
 	c := client.New(srv.URL, "")
 	ev := client.Event{IntegrationKey: "k", EventType: "ALERT", Summary: "s"}
-	for code, retry := range map[int]bool{400: false, 404: false, 429: true, 500: true, 503: true} {
+	for code, retry := range map[int]bool{400: false, 404: false, 408: true, 429: true, 500: true, 503: true} {
 		status = code
 		err := c.SendEvent(context.Background(), ev)
 		if err == nil || client.Retryable(err) != retry {
