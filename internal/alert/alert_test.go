@@ -116,3 +116,22 @@ func TestValidateAttachments(t *testing.T) {
 		})
 	}
 }
+
+// ilert-go copies a legacy incidentCreation into alertCreation verbatim, so the *_INCIDENT_*
+// names arrive in either field.
+func TestNormalizeLegacyCreationModes(t *testing.T) {
+	for _, tc := range []struct{ alertCreation, incidentCreation, want string }{
+		{"ONE_INCIDENT_PER_EMAIL", "", alert.OneAlertPerEmail},
+		{"one_pending_incident_allowed", "", alert.OnePendingAlertAllowed},
+		{"", "ONE_OPEN_INCIDENT_ALLOWED", alert.OneOpenAlertAllowed},
+		{"ONE_ALERT_GROUPED_PER_WINDOW", "ONE_INCIDENT_PER_EMAIL", alert.OneAlertGroupedPerWindow},
+		{"", "", alert.OneAlertPerEmail},
+	} {
+		s := alert.Source{AlertCreation: tc.alertCreation, IncidentCreation: tc.incidentCreation}
+		s.Normalize()
+		if s.AlertCreation != tc.want || s.IncidentCreation != "" {
+			t.Errorf("alertCreation %q, incidentCreation %q: got %q (incidentCreation %q), want %q",
+				tc.alertCreation, tc.incidentCreation, s.AlertCreation, s.IncidentCreation, tc.want)
+		}
+	}
+}

@@ -111,14 +111,16 @@ var (
 func (s *Source) Normalize() {
 	s.Name = strings.TrimSpace(s.Name)
 	s.IntegrationType = upper(s.IntegrationType)
-	if s.AlertCreation == "" && s.IncidentCreation != "" {
-		s.AlertCreation = strings.ReplaceAll(upper(s.IncidentCreation), "INCIDENT", "ALERT")
+	if s.AlertCreation == "" {
+		s.AlertCreation = s.IncidentCreation
 	}
+	// ilert-go copies a legacy incidentCreation into alertCreation as it is, so the
+	// *_INCIDENT_* names reach alertCreation too.
+	s.AlertCreation = strings.ReplaceAll(upper(s.AlertCreation), "INCIDENT", "ALERT")
 	if s.AlertPriorityRule == "" {
 		s.AlertPriorityRule = upper(s.IncidentPriorityRule)
 	}
 	s.IncidentCreation, s.IncidentPriorityRule = "", ""
-	s.AlertCreation = upper(s.AlertCreation)
 	if s.AlertCreation == "" {
 		s.AlertCreation = OneAlertPerEmail
 	}
