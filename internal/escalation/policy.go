@@ -3,7 +3,9 @@
 package escalation
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -66,15 +68,16 @@ func (p *Policy) Normalize() {
 	}
 }
 
-// Normalize folds the deprecated singular targets into the lists.
+// Normalize folds the deprecated singular targets into the lists, unless the list already
+// names them (a level read back, which carries both forms, and sent again).
 func (r *Rule) Normalize() {
-	if r.User != nil && r.User.ID != 0 {
+	if r.User != nil && r.User.ID != 0 && !slices.ContainsFunc(r.Users, func(u auth.Ref) bool { return u.ID == r.User.ID }) {
 		r.Users = append(r.Users, *r.User)
 	}
-	if r.Schedule != nil && r.Schedule.ID != 0 {
+	if r.Schedule != nil && r.Schedule.ID != 0 && !slices.ContainsFunc(r.Schedules, func(s ScheduleRef) bool { return s.ID == r.Schedule.ID }) {
 		r.Schedules = append(r.Schedules, *r.Schedule)
 	}
-	if r.Team != nil && r.Team.ID != 0 {
+	if r.Team != nil && r.Team.ID != 0 && !slices.ContainsFunc(r.Teams, func(t auth.TeamRef) bool { return t.ID == r.Team.ID }) {
 		r.Teams = append(r.Teams, *r.Team)
 	}
 	r.User, r.Schedule, r.Team = nil, nil, nil
@@ -116,6 +119,24 @@ func (p *Policy) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MarshalJSON writes the level with the deprecated singular fields too, each naming the
+// first of its list, as ilert does: clients that still send user or schedule (Terraform's
+// escalation_rule.user, for one) read them back and see no change.
+func (r Rule) MarshalJSON() ([]byte, error) {
+	type plain Rule
+	p := plain(r)
+	if len(r.Users) > 0 {
+		p.User = &r.Users[0]
+	}
+	if len(r.Schedules) > 0 {
+		p.Schedule = &r.Schedules[0]
+	}
+	if len(r.Teams) > 0 {
+		p.Team = &r.Teams[0]
+	}
+	return json.Marshal(p)
 }
 
 // Validate reports the first rule the level breaks.

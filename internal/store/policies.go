@@ -315,10 +315,12 @@ func loadPolicyParts(ctx context.Context, q querier, policies []escalation.Polic
 	}
 
 	rows, err = q.QueryContext(ctx, `SELECT rt.policy_id, rt.level, rt.kind, rt.target_id,
-			COALESCE(u.first_name, ''), COALESCE(u.last_name, ''), COALESCE(tm.name, '')
+			COALESCE(u.first_name, ''), COALESCE(u.last_name, ''), COALESCE(tm.name, ''),
+			COALESCE(sc.name, ''), COALESCE(sc.type, '')
 		FROM escalation_rule_targets rt
 		LEFT JOIN users u ON rt.kind = 'USER' AND u.id = rt.target_id
 		LEFT JOIN teams tm ON rt.kind = 'TEAM' AND tm.id = rt.target_id
+		LEFT JOIN schedules sc ON rt.kind = 'SCHEDULE' AND sc.id = rt.target_id
 		WHERE rt.policy_id BETWEEN $1 AND $2 ORDER BY rt.policy_id, rt.level, rt.position`, lo, hi)
 	if err != nil {
 		return fail(err)
@@ -326,8 +328,8 @@ func loadPolicyParts(ctx context.Context, q querier, policies []escalation.Polic
 	err = eachRow(rows, func() error {
 		var pid, target int64
 		var level int
-		var kind, first, last, team string
-		if err := rows.Scan(&pid, &level, &kind, &target, &first, &last, &team); err != nil {
+		var kind, first, last, team, schedule, scheduleType string
+		if err := rows.Scan(&pid, &level, &kind, &target, &first, &last, &team, &schedule, &scheduleType); err != nil {
 			return err
 		}
 		p := index[pid]
@@ -344,7 +346,7 @@ func loadPolicyParts(ctx context.Context, q querier, policies []escalation.Polic
 		case escalation.TargetTeam:
 			r.Teams = append(r.Teams, auth.TeamRef{ID: target, Name: team})
 		case escalation.TargetSchedule:
-			r.Schedules = append(r.Schedules, escalation.ScheduleRef{ID: target})
+			r.Schedules = append(r.Schedules, escalation.ScheduleRef{ID: target, Name: schedule, Type: scheduleType})
 		default:
 			return fmt.Errorf("policy %d: unknown target kind %q", pid, kind)
 		}

@@ -93,7 +93,7 @@ func TestCreatePolicy(t *testing.T) {
 			EscalationRules: []escalation.Rule{
 				{EscalationTimeout: 15,
 					Users:     []auth.Ref{{ID: bob.ID, FirstName: "Bob", LastName: "Tester"}, {ID: ann.ID, FirstName: "Ann", LastName: "Tester"}},
-					Schedules: []escalation.ScheduleRef{{ID: 4}}, Teams: []auth.TeamRef{}},
+					Schedules: []escalation.ScheduleRef{{ID: 4, Name: "schedule 4", Type: "RECURRING"}}, Teams: []auth.TeamRef{}},
 				{EscalationTimeout: 30,
 					Users:     []auth.Ref{{ID: ann.ID, FirstName: "Ann", LastName: "Tester"}},
 					Schedules: []escalation.ScheduleRef{}, Teams: []auth.TeamRef{{ID: ops.ID, Name: "ops"}}},
