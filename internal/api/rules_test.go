@@ -1,15 +1,18 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/api"
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/engine"
+	"github.com/tocsinhq/tocsin/internal/notify"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
 )
 
@@ -292,4 +295,35 @@ func TestManualAlertPriorityFollowsSupportHours(t *testing.T) {
 	if b.Priority != "HIGH" {
 		t.Fatalf("a manual alert asked to be HIGH is %s", b.Priority)
 	}
+}
+
+// webhookEveryone pages everyone by a webhook whose URL holds its token.
+type webhookEveryone struct{ emailEveryone }
+
+const secretHook = "https://hooks.example.com/services/T0001/B0001/XsecretTOKEN"
+
+func (webhookEveryone) Deliveries(_ context.Context, users []int64, _ alert.Priority) (map[int64][]engine.Delivery, error) {
+	out := map[int64][]engine.Delivery{}
+	for _, u := range users {
+		out[u] = []engine.Delivery{{Method: notify.Webhook, Target: secretHook}}
+	}
+	return out, nil
+}
+
+// A dry run shows a webhook as the notifications list does, by scheme and host: its path is
+// often the credential, and the one who runs the dry run need not own it.
+func TestSimulateHidesWebhookURLs(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts := newTestServerWith(t, dsn, func(o *api.Options) {
+			o.Planner = engine.New(engine.Options{Store: o.Store, Directory: webhookEveryone{}})
+		})
+		policy := decodeAs[struct{ ID int64 }](t, ts.must(t, 201, "POST", "/api/escalation-policies", ts.AdminKey,
+			fmt.Sprintf(`{"name":"ops","escalationRules":[{"escalationTimeout":5,"users":[{"id":%d}]}]}`, ts.Admin.ID)))
+		id, _ := createRuledSource(t, ts, policy.ID, "")
+		resp := ts.must(t, 200, "POST", fmt.Sprintf("/api/alert-sources/%d/simulate", id), ts.AdminKey,
+			`{"event":{"eventType":"ALERT","summary":"disk full"}}`)
+		if strings.Contains(string(resp), "secret") || !strings.Contains(string(resp), `"target":"https://hooks.example.com/[redacted]"`) {
+			t.Fatalf("dry run answered %s", resp)
+		}
+	})
 }

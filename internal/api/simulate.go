@@ -10,6 +10,7 @@ import (
 
 	"github.com/tocsinhq/tocsin/internal/alert"
 	"github.com/tocsinhq/tocsin/internal/engine"
+	"github.com/tocsinhq/tocsin/internal/notify"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/rules"
 	"github.com/tocsinhq/tocsin/internal/store"
@@ -173,7 +174,7 @@ func (s *Server) describePlan(ctx context.Context, plan []engine.Planned) ([]sim
 	for i, p := range plan {
 		u := users[p.UserID]
 		out[i] = simulatedNotification{User: idName{ID: p.UserID, Name: strings.TrimSpace(u.FirstName + " " + u.LastName)},
-			Method: string(p.Method), Target: p.Target, At: p.At.UTC(), EscalationLevel: p.Level + 1, Round: p.Round}
+			Method: string(p.Method), Target: notify.ShownTarget(p.Method, p.Target), At: p.At.UTC(), EscalationLevel: p.Level + 1, Round: p.Round}
 	}
 	return out, nil
 }
