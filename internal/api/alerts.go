@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,21 +31,30 @@ func (s *Server) alertRoutes() {
 	s.handle("DELETE /api/alerts/{id}/responders/{userID}", auth.Respond, s.removeResponder)
 }
 
-// multi returns the values of the first of the named parameters that is present, splitting
-// comma-separated values: ilert's spec and ilert-go spell filters differently.
-func multi(r *http.Request, names ...string) []string {
+// maxFilterValues bounds the values of one filter parameter: each costs work (a lookup, a
+// query parameter), and no real filter needs more.
+const maxFilterValues = 100
+
+// multi returns the values of the named parameters (ilert's spec and ilert-go spell filters
+// differently), given repeated or separated by commas, each once. More than maxFilterValues
+// distinct values are refused.
+func multi(r *http.Request, names ...string) ([]string, error) {
 	q := r.URL.Query()
 	var out []string
 	for _, n := range names {
 		for _, v := range q[n] {
 			for part := range strings.SplitSeq(v, ",") {
-				if part = strings.TrimSpace(part); part != "" {
-					out = append(out, part)
+				if part = strings.TrimSpace(part); part == "" || slices.Contains(out, part) {
+					continue
 				}
+				if len(out) == maxFilterValues {
+					return nil, fault.Errorf("%s may name at most %d values", names[0], maxFilterValues)
+				}
+				out = append(out, part)
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 func ids(name string, vals []string) ([]int64, error) {
@@ -78,21 +88,28 @@ func parseTime(name, v string) (*time.Time, error) {
 
 func (s *Server) resolveFilter(r *http.Request) (store.AlertFilter, error) {
 	var f store.AlertFilter
-	var err error
-	for _, v := range multi(r, "states", "state") {
+	states, err := multi(r, "states", "state")
+	if err != nil {
+		return f, err
+	}
+	for _, v := range states {
 		st, ok := alert.ParseStatus(v)
 		if !ok {
 			return f, fault.Errorf("state %q is not one of PENDING, ACCEPTED, RESOLVED", v)
 		}
 		f.States = append(f.States, st)
 	}
-	if f.Sources, err = ids("sources", multi(r, "sources", "alert-source")); err != nil {
+	if f.Sources, err = idsParam(r, "sources", "alert-source"); err != nil {
 		return f, err
 	}
-	if f.Policies, err = ids("policies", multi(r, "policies")); err != nil {
+	if f.Policies, err = idsParam(r, "policies"); err != nil {
 		return f, err
 	}
-	for _, v := range multi(r, "responders", "assigned-to") {
+	responders, err := multi(r, "responders", "assigned-to")
+	if err != nil {
+		return f, err
+	}
+	for _, v := range responders {
 		id, err := s.userID(r, v)
 		if err != nil {
 			return f, err
@@ -346,7 +363,10 @@ func (s *Server) alertLogEntries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	types := multi(r, "filter-types")
+	types, err := multi(r, "filter-types")
+	if err != nil {
+		return err
+	}
 	for _, t := range types {
 		if !alert.IsLogFilterType(t) {
 			return fault.Errorf("filter-types %q is not a known log filter type", t)

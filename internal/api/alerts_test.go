@@ -67,10 +67,20 @@ func TestAlertsAPI(t *testing.T) {
 			if c.Count != 1 {
 				t.Fatalf("count resolved: %d", c.Count)
 			}
-			for _, q := range []string{"states=OPEN", "sources=x", "from=yesterday", "max-results=101", "start-index=-1"} {
+			// A filter names each value once, at most 100 of them: every responder costs a lookup.
+			var many, same []string
+			for i := range 101 {
+				many = append(many, fmt.Sprint(i+1))
+				same = append(same, src)
+			}
+			for _, q := range []string{"states=OPEN", "sources=x", "from=yesterday", "max-results=101", "start-index=-1",
+				"responders=" + strings.Join(many, ","), "sources=" + strings.Join(many[:60], ",") + "&alert-source=" + strings.Join(many[60:], ",")} {
 				if status, _ := ts.do(t, "GET", "/api/alerts?"+q, ts.AdminKey, nil); status != 400 {
 					t.Errorf("%s: status %d, want 400", q, status)
 				}
+			}
+			if list := decodeAs[[]alert.Alert](t, ts.must(t, 200, "GET", "/api/alerts?sources="+strings.Join(same, ",")+"&states=PENDING", ts.AdminKey, nil)); len(list) != 3 {
+				t.Errorf("one source named 101 times: %d alerts, want 3", len(list))
 			}
 		})
 

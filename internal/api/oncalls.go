@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -116,29 +114,12 @@ func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// idsParam reads a list of ids given as repeated parameters or separated by commas. It
-// returns nil when the parameter is absent.
-func idsParam(r *http.Request, name string) ([]int64, error) {
-	values, ok := r.URL.Query()[name]
-	if !ok {
-		return nil, nil
+// idsParam reads the ids of the named parameters, as multi reads values. It returns nil when
+// none is given.
+func idsParam(r *http.Request, names ...string) ([]int64, error) {
+	vals, err := multi(r, names...)
+	if err != nil || len(vals) == 0 {
+		return nil, err
 	}
-	ids := []int64{}
-	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
-			}
-			id, err := strconv.ParseInt(part, 10, 64)
-			if err != nil || id <= 0 {
-				return nil, fault.Errorf("%s: %q is not a valid id", name, part)
-			}
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil, nil // ?schedules= with nothing: as if absent
-	}
-	return ids, nil
+	return ids(names[0], vals)
 }
