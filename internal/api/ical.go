@@ -106,7 +106,7 @@ func (s *Server) scheduleICal(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	shifts := p.Shifts(from, until)
+	shifts, _ := p.ShiftsUpTo(from, until, maxShifts) // a feed too dense is cut, not refused
 	people, err := s.shiftsOut(r.Context(), shifts)
 	if err != nil {
 		return err
@@ -146,12 +146,15 @@ func (s *Server) userICal(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		budget := maxShifts
 		for _, sw := range list {
 			p, err := sw.Compile()
 			if err != nil {
 				return err
 			}
-			for _, sh := range p.Shifts(from, until) {
+			shifts, _ := p.ShiftsUpTo(from, until, budget) // a feed too dense is cut, not refused
+			budget -= len(shifts)
+			for _, sh := range shifts {
 				if sh.User.ID == id {
 					addShiftEvent(cal, sw.Schedule, sh, "On call: "+sw.Schedule.Name, name, now, from, until)
 				}

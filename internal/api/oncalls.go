@@ -76,13 +76,19 @@ func (s *Server) listOnCalls(w http.ResponseWriter, r *http.Request) error {
 		shift schedule.Shift
 	}
 	var all []found
+	budget := maxShifts
 	for _, sw := range list {
 		p, err := sw.Compile()
 		if err != nil {
 			return err
 		}
 		ref := escalation.ScheduleRef{ID: sw.Schedule.ID, Name: sw.Schedule.Name, Type: string(sw.Schedule.Type)}
-		for _, sh := range p.Shifts(from, until) {
+		shifts, complete := p.ShiftsUpTo(from, until, budget)
+		if !complete {
+			return errTooManyShifts
+		}
+		budget -= len(shifts) // each costs its work, whoever's it is
+		for _, sh := range shifts {
 			if userIDs == nil || slices.Contains(userIDs, sh.User.ID) {
 				all = append(all, found{ref, sh})
 			}

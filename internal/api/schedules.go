@@ -26,6 +26,13 @@ const (
 // maxShiftsRange is the longest range GET /api/schedules/{id}/shifts answers for.
 const maxShiftsRange = 366 * 24 * time.Hour
 
+// maxShifts is the most shifts one answer holds (shifts, on-calls, a calendar feed): a
+// schedule of many short restrictions can hold hundreds of thousands in a year.
+const maxShifts = 10000
+
+// errTooManyShifts answers a range that holds more than maxShifts shifts.
+var errTooManyShifts = fault.Errorf("the range holds more than %d shifts: ask for a shorter one", maxShifts)
+
 // scheduleBody is what a client writes. currentShift, nextShift and the deprecated
 // startsOn are read-only or unused: they are taken as raw JSON so that a schedule read back
 // with every include can be written again.
@@ -212,7 +219,11 @@ func (s *Server) scheduleShifts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.shiftsOut(r.Context(), p.Shifts(from, until))
+	shifts, complete := p.ShiftsUpTo(from, until, maxShifts)
+	if !complete {
+		return errTooManyShifts
+	}
+	out, err := s.shiftsOut(r.Context(), shifts)
 	if err != nil {
 		return err
 	}

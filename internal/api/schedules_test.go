@@ -545,3 +545,38 @@ func TestICalLongShiftKeepsItsUID(t *testing.T) {
 		}
 	}
 }
+
+// A schedule of many short restrictions holds about 20,000 shifts a year. One answer holds at
+// most 10,000: a longer range is refused with a clear message, a shorter one is answered.
+func TestDenseScheduleAnswersAreBounded(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		ts.DB.Now = func() time.Time { return scheduleNow }
+		ann, _ := ts.user(t, auth.User)
+		bob, _ := ts.user(t, auth.User)
+		cat, _ := ts.user(t, auth.User)
+		restricted := func(user int64, fromMin, toMin int) string {
+			var rs []string
+			for _, day := range []string{"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"} {
+				for h := range 14 {
+					rs = append(rs, fmt.Sprintf(`{"from":{"dayOfWeek":%q,"time":"%02d:%02d"},"to":{"dayOfWeek":%q,"time":"%02d:%02d"}}`, day, h, fromMin, day, h, toMin))
+				}
+			}
+			return fmt.Sprintf(`{"name":"short","startsOn":"2024-01-01T00:00","users":[{"id":%d}],"rotation":"P7D","restrictionType":"TIMES_OF_WEEK","restrictions":[%s]}`,
+				user, strings.Join(rs, ","))
+		}
+		body := fmt.Sprintf(`{"name":"dense","timezone":"UTC","type":"RECURRING","scheduleLayers":[
+			{"name":"all","startsOn":"2024-01-01T00:00","users":[{"id":%d}],"rotation":"P7D"},%s,%s]}`,
+			ann.ID, restricted(bob.ID, 0, 20), restricted(cat.ID, 30, 50))
+		created := decodeAs[scheduleJSON](t, ts.must(t, http.StatusCreated, "POST", "/api/schedules", ts.AdminKey, body))
+		path := fmt.Sprintf("/api/schedules/%d/shifts", created.ID)
+
+		ts.wantError(t, http.StatusBadRequest, "INVALID_INPUT", "GET", path+"?from=2024-01-01T00:00&until=2024-12-31T00:00", ts.AdminKey, nil)
+		if n := len(decodeAs[[]shiftJSON](t, ts.must(t, http.StatusOK, "GET", path+"?from=2024-03-01T00:00&until=2024-04-01T00:00", ts.AdminKey, nil))); n < 1000 {
+			t.Errorf("a month: %d shifts, want the ~1,700 of them", n)
+		}
+		if n := len(decodeAs[[]shiftJSON](t, ts.must(t, http.StatusOK, "GET", "/api/on-calls?max-results=1000&from=2024-03-01T00:00:00Z&until=2024-03-31T00:00:00Z", ts.AdminKey, nil))); n != 1000 {
+			t.Errorf("on-calls for a month: %d, want a full page", n)
+		}
+	})
+}

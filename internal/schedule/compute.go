@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -193,20 +194,53 @@ func (p *Plan) NextShift(t time.Time) (Shift, bool) {
 // (up to Horizon outside the range). A zero-length range (from == until) asks for the shift
 // at that instant.
 func (p *Plan) Shifts(from, until time.Time) []Shift {
+	out, _ := p.ShiftsUpTo(from, until, math.MaxInt)
+	return out
+}
+
+// chunk is how much of the timeline ShiftsUpTo works out at a time.
+const chunk = 7 * 24 * time.Hour
+
+// ShiftsUpTo returns Shifts(from, until) and true when there are at most limit of them;
+// otherwise the first limit and false. It works the timeline out a week at a time and stops
+// once it has found more than limit, so that a range dense with shifts (many layers of many
+// short restrictions) costs no more than about limit shifts.
+func (p *Plan) ShiftsUpTo(from, until time.Time, limit int) ([]Shift, bool) {
 	if until.Before(from) {
-		return []Shift{}
+		return []Shift{}, true
 	}
 	if until.Equal(from) {
 		until = from.Add(time.Millisecond)
 	}
+	in := func(s Shift) bool { return s.End.After(from) && s.Start.Before(until) }
 	a, b := from.Add(-Horizon), until.Add(Horizon)
+	var line []Shift // the timeline so far; only its last shift may still grow
+	found := 0       // the shifts of line but its last that overlap [from, until)
+	for c := a; c.Before(b); c = c.Add(chunk) {
+		for _, s := range p.timeline(c, minTime(c.Add(chunk), b)) {
+			if n := len(line); n > 0 && line[n-1].User.ID == s.User.ID && line[n-1].End.Equal(s.Start) {
+				line[n-1].End = s.End // the same shift, cut where the chunks meet
+				continue
+			}
+			if n := len(line); n > 0 && in(line[n-1]) {
+				found++
+			}
+			line = append(line, s)
+		}
+		if found > limit {
+			break
+		}
+	}
 	out := []Shift{}
-	for _, s := range p.timeline(a, b) {
-		if s.End.After(from) && s.Start.Before(until) {
+	for _, s := range line {
+		if in(s) {
+			if len(out) == limit {
+				return out, false
+			}
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, true
 }
 
 // Gaps returns the stretches of [from, until) where nobody is on call.

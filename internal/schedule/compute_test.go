@@ -416,3 +416,47 @@ func TestHourlyRotationFarAhead(t *testing.T) {
 		}
 	}
 }
+
+// ShiftsUpTo stops at its limit and otherwise agrees with Shifts; a shift longer than the
+// week it is worked out in is still one shift.
+func TestShiftsUpTo(t *testing.T) {
+	hourly := recurring("America/New_York", schedule.Layer{StartsOn: schedule.MustWall("2026-01-05T00:00"),
+		Users: []auth.Ref{ann, bob, cat, dan}, Rotation: "PT1H"})
+	fortnightly := recurring("Europe/Berlin", schedule.Layer{StartsOn: schedule.MustWall("2026-01-05T09:00"),
+		Users: []auth.Ref{ann, bob}, Rotation: "P14D"})
+	for _, c := range []struct {
+		name        string
+		s           *schedule.Schedule
+		from, until string
+		limit       int
+		want        int // shifts returned
+		complete    bool
+	}{
+		{"under the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 1000, 71, true}, // 23-hour day on 03-08
+		{"at the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 71, 71, true},
+		{"over the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 10, 10, false},
+		{"a year of hours", hourly, "2026-01-01 00:00", "2027-01-01 00:00", 5000, 5000, false}, // 8,664 in all
+		{"shifts longer than a week", fortnightly, "2026-03-01 00:00", "2026-05-01 00:00", 100, 6, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := schedule.Compile(c.s, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from, until := local(t, c.s.Timezone, c.from), local(t, c.s.Timezone, c.until)
+			got, complete := p.ShiftsUpTo(from, until, c.limit)
+			if len(got) != c.want || complete != c.complete {
+				t.Fatalf("got %d shifts (complete %v), want %d (%v)", len(got), complete, c.want, c.complete)
+			}
+			all := p.Shifts(from, until)
+			if !slices.Equal(render(got, p.Location()), render(all[:len(got)], p.Location())) {
+				t.Errorf("ShiftsUpTo disagrees with Shifts:\n%s\n%s", render(got, p.Location()), render(all[:len(got)], p.Location()))
+			}
+			for _, s := range got {
+				if c.s == fortnightly && s.End.Sub(s.Start) < 13*24*time.Hour {
+					t.Errorf("a fortnightly shift was cut: %s", render([]schedule.Shift{s}, p.Location()))
+				}
+			}
+		})
+	}
+}
