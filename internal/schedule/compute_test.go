@@ -342,11 +342,11 @@ func TestHorizonCutsEndlessShifts(t *testing.T) {
 
 func TestWallDSTResolution(t *testing.T) {
 	cases := []struct{ zone, wall, want string }{
-		{"Europe/Berlin", "2024-03-31T02:30", "2024-03-31T03:30:00+02:00"},     // skipped: forward by the gap
+		{"Europe/Berlin", "2024-03-31T02:30", "2024-03-31T03:00:00+02:00"},     // skipped: the first moment after the gap
 		{"Europe/Berlin", "2024-10-27T02:30", "2024-10-27T02:30:00+02:00"},     // repeated: the earlier one
-		{"America/New_York", "2024-03-10T02:30", "2024-03-10T03:30:00-04:00"},  // the same rules west of Greenwich
+		{"America/New_York", "2024-03-10T02:30", "2024-03-10T03:00:00-04:00"},  // the same rules west of Greenwich
 		{"America/New_York", "2024-11-03T01:30", "2024-11-03T01:30:00-04:00"},  //
-		{"Australia/Sydney", "2024-10-06T02:30", "2024-10-06T03:30:00+11:00"},  // and in the south
+		{"Australia/Sydney", "2024-10-06T02:30", "2024-10-06T03:00:00+11:00"},  // and in the south
 		{"Australia/Sydney", "2024-04-07T02:30", "2024-04-07T02:30:00+11:00"},  //
 		{"Asia/Kolkata", "2024-07-01T09:00", "2024-07-01T09:00:00+05:30"},      // no DST
 		{"Europe/Berlin", "2024-07-01T09:00:00Z", "2024-07-01T11:00:00+02:00"}, // an offset names an instant
@@ -459,4 +459,57 @@ func TestShiftsUpTo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Wall-clock times in the spring-forward gap keep their order with the times after it: a
+// shift ending at 02:30 does not overlap one starting at 03:00, and a restriction or an
+// override ending at 02:30 is over by 03:15. Santiago skips 00:00–01:00.
+func TestWallTimesInTheGapKeepTheirOrder(t *testing.T) {
+	for _, c := range []struct{ zone, aStart, aEnd, bStart, bEnd string }{
+		{"Europe/Berlin", "2026-03-28T20:00", "2026-03-29T02:30", "2026-03-29T03:00", "2026-03-29T09:00"},
+		{"America/New_York", "2026-03-07T20:00", "2026-03-08T02:30", "2026-03-08T03:00", "2026-03-08T09:00"},
+		{"America/Santiago", "2026-09-05T18:00", "2026-09-06T00:30", "2026-09-06T01:00", "2026-09-06T09:00"},
+	} {
+		s := &schedule.Schedule{Name: "s", Timezone: c.zone, Type: schedule.Static, Shifts: []schedule.StaticShift{
+			{User: ann, Start: schedule.MustWall(c.aStart), End: schedule.MustWall(c.aEnd)},
+			{User: bob, Start: schedule.MustWall(c.bStart), End: schedule.MustWall(c.bEnd)}}}
+		if err := s.Validate(); err != nil {
+			t.Errorf("%s: %v", c.zone, err)
+		}
+	}
+
+	layers := recurring("Europe/Berlin",
+		schedule.Layer{StartsOn: schedule.MustWall("2026-03-01T00:00"), Users: []auth.Ref{ann}, Rotation: "P7D"},
+		schedule.Layer{StartsOn: schedule.MustWall("2026-03-01T00:00"), Users: []auth.Ref{bob}, Rotation: "P7D",
+			Restrictions: []schedule.Restriction{{From: schedule.TimeOfWeek{DayOfWeek: "SATURDAY", Time: "20:00"}, To: schedule.TimeOfWeek{DayOfWeek: "SUNDAY", Time: "02:30"}}}})
+	override := schedule.Override{User: cat, Start: schedule.MustWall("2026-03-29T01:00").In(mustZone(t, "Europe/Berlin")),
+		End: schedule.MustWall("2026-03-29T02:30").In(mustZone(t, "Europe/Berlin"))}
+	for _, c := range []struct {
+		name      string
+		overrides []schedule.Override
+		at        string
+		want      int64
+	}{
+		{"restriction ending in the gap", nil, "2026-03-29 03:15", ann.ID},
+		{"restriction before the gap", nil, "2026-03-29 01:45", bob.ID},
+		{"override ending in the gap", []schedule.Override{override}, "2026-03-29 03:15", ann.ID},
+		{"override before the gap", []schedule.Override{override}, "2026-03-29 01:45", cat.ID},
+	} {
+		p, err := schedule.Compile(layers, c.overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := p.OnCallAt(local(t, "Europe/Berlin", c.at)); u.ID != c.want {
+			t.Errorf("%s: %s on call at %s, want %s", c.name, names[u.ID], c.at, names[c.want])
+		}
+	}
+}
+
+func mustZone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := zone.Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
 }

@@ -64,8 +64,9 @@ func WallOf(t time.Time, loc *time.Location) Wall {
 func (w Wall) IsZero() bool { return w.civil.IsZero() && w.at.IsZero() }
 
 // In returns the instant w names in loc. A time the clocks skip (02:30 on the night they
-// spring forward) moves forward by the length of the gap; a time that happens twice (01:30
-// on the night they fall back in New York) is the earlier of the two.
+// spring forward) is the first moment after the gap (03:00), so that wall-clock times keep
+// their order (02:30 is not after 03:00) and agree with support hours; a time that happens
+// twice (01:30 on the night they fall back in New York) is the earlier of the two.
 func (w Wall) In(loc *time.Location) time.Time {
 	if !w.at.IsZero() {
 		return w.at
@@ -96,8 +97,9 @@ func resolve(wall time.Time, loc *time.Location) time.Time {
 		unix = early
 	case lateOK:
 		unix = late
-	default: // in the gap: read the wall clock with the offset from before it
-		unix = early
+	default: // in the gap: the moment the clocks jump, which ends the zone period of late
+		_, end := time.Unix(late, 0).In(loc).ZoneBounds()
+		return end.UTC()
 	}
 	return time.Unix(unix, int64(wall.Nanosecond())).UTC()
 }
