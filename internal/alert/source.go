@@ -158,6 +158,10 @@ func (s *Source) Validate() error {
 		return fault.Errorf("integrationType is required")
 	case !IntegrationTypes[s.IntegrationType]:
 		return fault.Errorf("integrationType %q is not a known integration type", s.IntegrationType)
+	case s.IntegrationType == "HEARTBEAT":
+		// Accepting it would look like monitoring and never alert.
+		return fault.Errorf("integrationType HEARTBEAT is ilert's deprecated heartbeat source, which tocsin does not run: " +
+			"create a heartbeat monitor (POST /api/heartbeat-monitors) and name the alert source its alerts go to")
 	case s.PolicyID <= 0:
 		return fault.Errorf("escalationPolicy.id is required")
 	case !creationModes[s.AlertCreation]:
