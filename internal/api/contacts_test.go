@@ -15,7 +15,7 @@ func contactsOf(uid any, kind string) string {
 	return fmt.Sprintf("/api/users/%v/contacts/%s", uid, kind)
 }
 
-// prefsOf is the path of a user's notification preferences of one kind (alerts, duties, updates).
+// prefsOf is the path of a user's notification preferences of one kind (alerts, duties, updates, subscriptions).
 func prefsOf(uid any, kind string) string {
 	return fmt.Sprintf("/api/users/%v/notification-preferences/%s", uid, kind)
 }
@@ -347,6 +347,40 @@ func TestNotificationPreferencesAPI(t *testing.T) {
 			if len(list) != 1 || idOf(list[0]) != idOf(u) {
 				t.Fatalf("list = %v", list)
 			}
+		})
+
+		t.Run("Subscriptions", func(t *testing.T) {
+			path := prefsOf(me.ID, "subscriptions")
+			// ilert-go's body, as Terraform's ilert_user_subscription_preference sends it.
+			sub := ts.created(t, path, key, fmt.Sprintf(`{"method":"EMAIL","contact":{"id":%d}}`, email))
+			if c, _ := sub["contact"].(map[string]any); sub["method"] != "EMAIL" || c == nil || int64(c["id"].(float64)) != email {
+				t.Fatalf("created %v", sub)
+			}
+			for _, field := range []string{"type", "delayMin", "beforeMin"} {
+				if _, ok := sub[field]; ok {
+					t.Errorf("a subscription preference shows %s: %v", field, sub)
+				}
+			}
+			one := fmt.Sprintf("%s/%d", path, idOf(sub))
+			if got := decodeAs[map[string]any](t, ts.must(t, 200, "PUT", one, key, `{"method":"PUSH"}`)); got["method"] != "PUSH" || got["contact"] != nil {
+				t.Fatalf("PUT = %v", got)
+			}
+			if got := decodeAs[map[string]any](t, ts.must(t, 200, "GET", one, key, nil)); got["method"] != "PUSH" {
+				t.Fatalf("GET = %v", got)
+			}
+			for _, bad := range []string{
+				fmt.Sprintf(`{"method":"VOICE","contact":{"id":%d}}`, phone),
+				fmt.Sprintf(`{"method":"WEBHOOK","contact":{"id":%d}}`, hook),
+				fmt.Sprintf(`{"method":"EMAIL","contact":{"id":%d},"type":"HIGH_PRIORITY"}`, email),
+				fmt.Sprintf(`{"method":"EMAIL","contact":{"id":%d}}`, othersEmail),
+			} {
+				ts.wantError(t, 400, "INVALID_INPUT", "POST", path, key, bad)
+			}
+			ts.wantError(t, 403, "FORBIDDEN", "GET", path, otherKey, nil)
+			// It is not an alert rule: the alerts list does not show it.
+			ts.wantError(t, 404, "NOT_FOUND", "GET", fmt.Sprintf("%s/%d", prefsOf(me.ID, "alerts"), idOf(sub)), key, nil)
+			ts.must(t, 204, "DELETE", one, key, nil)
+			ts.wantError(t, 404, "NOT_FOUND", "GET", one, key, nil)
 		})
 	})
 }

@@ -65,6 +65,13 @@ type updateRuleView struct {
 	Type    contact.RuleType `json:"type"`
 }
 
+// subscriptionRuleView is ilert's NotificationPreferencesSubscription.
+type subscriptionRuleView struct {
+	ID      int64          `json:"id"`
+	Method  contact.Method `json:"method"`
+	Contact *ruleContact   `json:"contact"`
+}
+
 func viewRule(r contact.Rule) any {
 	var c *ruleContact
 	if r.ContactID != 0 {
@@ -75,6 +82,8 @@ func viewRule(r contact.Rule) any {
 		return dutyRuleView{ID: r.ID, Method: r.Method, Contact: c, BeforeMin: r.Minutes, Type: r.Type}
 	case contact.Updates:
 		return updateRuleView{ID: r.ID, Method: r.Method, Contact: c, Type: r.Type}
+	case contact.Subscriptions:
+		return subscriptionRuleView{ID: r.ID, Method: r.Method, Contact: c}
 	}
 	return alertRuleView{ID: r.ID, Method: r.Method, Contact: c, DelayMin: r.Minutes, Type: r.Type}
 }

@@ -35,24 +35,15 @@ func (s *Server) contactRoutes() {
 	s.handle("PUT "+webhooks+"/{id}", auth.ReadSelf, s.updateContact(contact.KindWebhook))
 	s.handle("DELETE "+webhooks+"/{id}", auth.ReadSelf, s.deleteContact(contact.KindWebhook))
 
-	const alerts = "/api/users/{uid}/notification-preferences/alerts"
-	s.handle("GET "+alerts, auth.ReadSelf, s.listRules(contact.Alerts))
-	s.handle("POST "+alerts, auth.ReadSelf, s.createRule(contact.Alerts))
-	s.handle("GET "+alerts+"/{id}", auth.ReadSelf, s.getRule(contact.Alerts))
-	s.handle("PUT "+alerts+"/{id}", auth.ReadSelf, s.updateRule(contact.Alerts))
-	s.handle("DELETE "+alerts+"/{id}", auth.ReadSelf, s.deleteRule(contact.Alerts))
-
-	const duties = "/api/users/{uid}/notification-preferences/duties"
-	s.handle("GET "+duties, auth.ReadSelf, s.listRules(contact.Duties))
-	s.handle("POST "+duties, auth.ReadSelf, s.createRule(contact.Duties))
-	s.handle("GET "+duties+"/{id}", auth.ReadSelf, s.getRule(contact.Duties))
-	s.handle("PUT "+duties+"/{id}", auth.ReadSelf, s.updateRule(contact.Duties))
-	s.handle("DELETE "+duties+"/{id}", auth.ReadSelf, s.deleteRule(contact.Duties))
-
-	const updates = "/api/users/{uid}/notification-preferences/updates"
-	s.handle("GET "+updates, auth.ReadSelf, s.listRules(contact.Updates))
-	s.handle("POST "+updates, auth.ReadSelf, s.createRule(contact.Updates))
-	s.handle("GET "+updates+"/{id}", auth.ReadSelf, s.getRule(contact.Updates))
-	s.handle("PUT "+updates+"/{id}", auth.ReadSelf, s.updateRule(contact.Updates))
-	s.handle("DELETE "+updates+"/{id}", auth.ReadSelf, s.deleteRule(contact.Updates))
+	for _, pref := range []struct {
+		path string
+		kind contact.RuleKind
+	}{{"alerts", contact.Alerts}, {"duties", contact.Duties}, {"updates", contact.Updates}, {"subscriptions", contact.Subscriptions}} {
+		prefs := "/api/users/{uid}/notification-preferences/" + pref.path
+		s.handle("GET "+prefs, auth.ReadSelf, s.listRules(pref.kind))
+		s.handle("POST "+prefs, auth.ReadSelf, s.createRule(pref.kind))
+		s.handle("GET "+prefs+"/{id}", auth.ReadSelf, s.getRule(pref.kind))
+		s.handle("PUT "+prefs+"/{id}", auth.ReadSelf, s.updateRule(pref.kind))
+		s.handle("DELETE "+prefs+"/{id}", auth.ReadSelf, s.deleteRule(pref.kind))
+	}
 }

@@ -30,6 +30,9 @@ const (
 	Alerts  RuleKind = "ALERT"  // an alert the user is paged for
 	Duties  RuleKind = "DUTY"   // the user's on-call shift is about to start
 	Updates RuleKind = "UPDATE" // an alert the user was paged for changed
+	// Subscriptions: news of what the user subscribed to (ilert's status-page and service
+	// subscriptions). Kept for the day tocsin sends such news; nothing reads them yet.
+	Subscriptions RuleKind = "SUBSCRIPTION"
 )
 
 // RuleType is a rule's ilert type: the alert priority, the duty or the update it is for.
@@ -60,6 +63,8 @@ var kindRules = map[RuleKind]struct {
 	Alerts:  {[]Method{Email, SMS, Voice, Webhook, Push, WhatsApp, Telegram}, []RuleType{HighPriority, LowPriority}},
 	Duties:  {[]Method{Email, SMS, Webhook, Push, WhatsApp, Telegram}, []RuleType{OnCall}},
 	Updates: {[]Method{Email, SMS, Webhook, Push, WhatsApp, Telegram}, []RuleType{AlertAccepted, AlertResolved, AlertEscalated}},
+	// ilert's subscription preferences have no type.
+	Subscriptions: {[]Method{Email, SMS, Push}, []RuleType{""}},
 }
 
 // Rule is one of a user's notification preferences: notify by Method through the contact
@@ -86,7 +91,7 @@ func (r *Rule) Normalize() {
 	if r.Kind == Duties && r.Type == "" {
 		r.Type = OnCall
 	}
-	if r.Kind == Updates {
+	if r.Kind == Updates || r.Kind == Subscriptions {
 		r.Minutes = 0
 	}
 }
@@ -95,12 +100,15 @@ func (r *Rule) Normalize() {
 func (r *Rule) Validate() error {
 	k, ok := kindRules[r.Kind]
 	if !ok {
-		return fault.Errorf("rule kind %q is not one of ALERT, DUTY, UPDATE", r.Kind)
+		return fault.Errorf("rule kind %q is not one of ALERT, DUTY, UPDATE, SUBSCRIPTION", r.Kind)
 	}
 	if !slices.Contains(k.methods, r.Method) {
 		return fault.Errorf("method %q is not one of %s", r.Method, join(k.methods))
 	}
 	if !slices.Contains(k.types, r.Type) {
+		if r.Kind == Subscriptions {
+			return fault.Errorf("a subscription preference has no type, and %q was given", r.Type)
+		}
 		return fault.Errorf("type %q is not one of %s", r.Type, join(k.types))
 	}
 	switch r.Kind {

@@ -190,7 +190,8 @@ func (db *DB) DeleteContact(ctx context.Context, userID int64, kind contact.Kind
 }
 
 // rulePath names each kind of rule as the API's path does.
-var rulePath = map[contact.RuleKind]string{contact.Alerts: "alerts", contact.Duties: "duties", contact.Updates: "updates"}
+var rulePath = map[contact.RuleKind]string{contact.Alerts: "alerts", contact.Duties: "duties", contact.Updates: "updates",
+	contact.Subscriptions: "subscriptions"}
 
 // ruleSelect reads rules with the contact each names (scanRule), so that a rule and its
 // contact come from one statement and cannot disagree.
