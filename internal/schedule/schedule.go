@@ -104,13 +104,11 @@ const (
 	minYear, maxYear = 1970, 9999
 )
 
-// restrictionTypes maps the accepted spellings to the one stored: the spec's TIMES_OF_WEEK,
-// ilert-go's TIME_OF_WEEK, and the UI's TIMES_OF_DAY and TIME_OF_DAY, which the API also
-// expresses as spans of the week.
-var restrictionTypes = map[string]string{
-	"TIMES_OF_WEEK": TimesOfWeek, "TIME_OF_WEEK": TimesOfWeek,
-	"TIMES_OF_DAY": TimesOfWeek, "TIME_OF_DAY": TimesOfWeek,
-}
+// restrictionTypes are the accepted spellings: the spec's TIMES_OF_WEEK, ilert-go's
+// TIME_OF_WEEK, and the UI's TIMES_OF_DAY and TIME_OF_DAY. All mean the same, spans of the
+// week, and the one given is kept, so that a client reads back what it wrote (Terraform
+// would otherwise see a change on every plan).
+var restrictionTypes = map[string]bool{"TIMES_OF_WEEK": true, "TIME_OF_WEEK": true, "TIMES_OF_DAY": true, "TIME_OF_DAY": true}
 
 var weekdays = map[string]time.Weekday{
 	"MONDAY": time.Monday, "TUESDAY": time.Tuesday, "WEDNESDAY": time.Wednesday, "THURSDAY": time.Thursday,
@@ -146,9 +144,6 @@ func (s *Schedule) Normalize() {
 		l.Name = strings.TrimSpace(l.Name)
 		l.Rotation = strings.ToUpper(strings.TrimSpace(l.Rotation))
 		l.RestrictionType = strings.ToUpper(strings.TrimSpace(l.RestrictionType))
-		if t, ok := restrictionTypes[l.RestrictionType]; ok {
-			l.RestrictionType = t
-		}
 		if len(l.Restrictions) > 0 && l.RestrictionType == "" {
 			l.RestrictionType = TimesOfWeek
 		}
@@ -226,7 +221,7 @@ func (s *Schedule) Validate() error {
 				return fault.Errorf("scheduleLayers[%d]: users[].id is required", i)
 			}
 		}
-		if _, ok := restrictionTypes[l.RestrictionType]; l.RestrictionType != "" && !ok {
+		if l.RestrictionType != "" && !restrictionTypes[l.RestrictionType] {
 			return fault.Errorf("scheduleLayers[%d]: restrictionType %q is not one of TIMES_OF_WEEK, TIME_OF_WEEK, TIMES_OF_DAY, TIME_OF_DAY", i, l.RestrictionType)
 		}
 		if len(l.Restrictions) > MaxRestrictions {

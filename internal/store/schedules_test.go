@@ -74,7 +74,7 @@ func TestCreateSchedule(t *testing.T) {
 			Teams: []auth.TeamRef{{ID: ops.ID}},
 			ScheduleLayers: []schedule.Layer{
 				{Name: "nights", StartsOn: schedule.MustWall("2024-01-01T08:00:00Z"), EndsOn: schedule.MustWall("2025-01-01T00:00"),
-					Users: []auth.Ref{{ID: bob.ID}, {ID: ann.ID}, {ID: bob.ID}}, Rotation: "p7d", RestrictionType: "TIME_OF_WEEK",
+					Users: []auth.Ref{{ID: bob.ID}, {ID: ann.ID}, {ID: bob.ID}}, Rotation: "p7d", RestrictionType: "time_of_week",
 					Restrictions: []schedule.Restriction{{From: schedule.TimeOfWeek{DayOfWeek: "monday", Time: "18:00"}, To: schedule.TimeOfWeek{DayOfWeek: "TUESDAY", Time: "08:00"}}}},
 				{StartsOn: schedule.MustWall("2024-01-06T00:00"), Users: []auth.Ref{{ID: ann.ID}}, Rotation: "PT12H"},
 			},
@@ -88,7 +88,7 @@ func TestCreateSchedule(t *testing.T) {
 		}
 		want := fmt.Sprintf(`{"id":%d,"name":"Primary","timezone":"Europe/Berlin","type":"RECURRING","scheduleLayers":[`+
 			`{"name":"nights","startsOn":"2024-01-01T09:00","endsOn":"2025-01-01T00:00","users":[{"id":%d,"firstName":"Bob","lastName":"Tester"},{"id":%d,"firstName":"Ann","lastName":"Tester"},{"id":%[2]d,"firstName":"Bob","lastName":"Tester"}],`+
-			`"rotation":"P7D","restrictionType":"TIMES_OF_WEEK","restrictions":[{"from":{"dayOfWeek":"MONDAY","time":"18:00"},"to":{"dayOfWeek":"TUESDAY","time":"08:00"}}]},`+
+			`"rotation":"P7D","restrictionType":"TIME_OF_WEEK","restrictions":[{"from":{"dayOfWeek":"MONDAY","time":"18:00"},"to":{"dayOfWeek":"TUESDAY","time":"08:00"}}]},`+
 			`{"name":"","startsOn":"2024-01-06T00:00","endsOn":null,"users":[{"id":%[3]d,"firstName":"Ann","lastName":"Tester"}],"rotation":"PT12H","restrictions":[]}],`+
 			`"showGaps":true,"defaultShiftDuration":"P7D","teams":[{"id":%d,"name":"ops"}]}`, s.ID, bob.ID, ann.ID, ops.ID)
 		if got := asJSON(t, s); got != want {
