@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
 	"github.com/tocsinhq/tocsin/internal/fault"
@@ -34,14 +33,10 @@ func (s *Server) authenticate(r *http.Request) (auth.Account, error) {
 		return a, err
 	}
 	if login, password, ok := r.BasicAuth(); ok {
-		return s.signIn(r.Context(), login, password)
+		return s.signIn(r.Context(), clientAddr(r), login, password)
 	}
 	return auth.Account{}, fault.New(fault.Unauthorized, "unsupported Authorization scheme: use Bearer <API key>")
 }
-
-// passwordChecks bounds the argon2id checks running at once: each takes about 64 MiB and
-// tens of milliseconds, so unbounded guessing would exhaust memory and starve event ingestion.
-var passwordChecks = make(chan struct{}, 2)
 
 // dummyHash is checked when the login is unknown, so a wrong email costs as long as a wrong
 // password and the timing does not tell which emails exist.
@@ -50,17 +45,21 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// signIn checks an email and password. ilert clients send "user@organisation"; the
-// organisation suffix is tried off when the whole login is not a known email.
-func (s *Server) signIn(ctx context.Context, login, password string) (auth.Account, error) {
-	select {
-	case passwordChecks <- struct{}{}:
-		defer func() { <-passwordChecks }()
-	case <-time.After(5 * time.Second):
-		return auth.Account{}, fault.New(fault.Unavailable, "too many sign-ins at once; retry, or use an API key")
-	case <-ctx.Done():
-		return auth.Account{}, ctx.Err()
+// signIn checks an email and password from the client address client, within the limits of
+// signIns (see signin_limit.go); refusals are logged at debug level, as they are no fault.
+func (s *Server) signIn(ctx context.Context, client, login, password string) (a auth.Account, err error) {
+	l, key := signIns, loginKey(login)
+	if err = l.begin(ctx, client, key); err != nil {
+		s.log.DebugContext(ctx, "sign-in refused", "client", client, "err", err)
+		return auth.Account{}, err
 	}
+	defer func() { l.end(key, fault.Is(err, fault.Unauthorized)) }()
+	return s.checkPassword(ctx, login, password)
+}
+
+// checkPassword checks an email and password. ilert clients send "user@organisation"; the
+// organisation suffix is tried off when the whole login is not a known email.
+func (s *Server) checkPassword(ctx context.Context, login, password string) (auth.Account, error) {
 	candidates := []string{login}
 	if i := strings.LastIndex(login, "@"); i > 0 && strings.Count(login, "@") > 1 {
 		candidates = append(candidates, login[:i])

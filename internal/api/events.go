@@ -48,7 +48,8 @@ func (s *Server) acceptEvent(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Throttled after the look-up, so only real keys get a bucket.
-	if ok, wait := s.limiter.allow(ev.IntegrationKey, time.Now()); !ok {
+	if ok, wait := s.limiter.take(ev.IntegrationKey, time.Now()); !ok {
+		wait = wholeSeconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 		return fault.New(fault.RateLimited, "too many events for this integration key; retry in %s", wait)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tocsinhq/tocsin/internal/fault"
@@ -56,7 +57,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	code := fault.CodeOf(err)
 	status := statusOf(code)
-	if status >= 500 {
+	var refused interface{ RetryAfter() time.Duration }
+	if errors.As(err, &refused) {
+		// Turned away by a limit (see signin_limit.go): no fault of tocsin's, nothing to log.
+		w.Header().Set("Retry-After", strconv.Itoa(int(refused.RetryAfter().Seconds())))
+	} else if status >= 500 {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "pattern", r.Pattern, "err", err)
 	}
 	if code == fault.Unauthorized {

@@ -58,7 +58,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	log       *slog.Logger
 	publicURL string
-	limiter   *keyLimiter
+	limiter   *boundedLimiter
 	sources   sourceCache
 	linkKey   []byte
 	twilio    *twilio.Config
@@ -78,7 +78,7 @@ func New(o Options) *Server {
 		metrics:   o.Metrics,
 		log:       o.Log,
 		publicURL: o.PublicURL,
-		limiter:   newKeyLimiter(o.EventRate, o.EventBurst),
+		limiter:   newBoundedLimiter(o.EventRate, max(o.EventBurst, 1), eventKeysMax),
 		linkKey:   o.LinkKey,
 		twilio:    o.Twilio,
 
