@@ -110,7 +110,7 @@ func TestHeartbeatMonitorsAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string) {
 		h := newHeartbeatAPI(t, dsn)
 		ops := auth.Team{Name: "ops"}
-		if err := h.DB.CreateTeam(context.Background(), &ops); err != nil {
+		if err := h.DB.CreateTeam(context.Background(), nil, &ops); err != nil {
 			t.Fatal(err)
 		}
 		var created heartbeatJSON

@@ -33,7 +33,7 @@ func TestSupportHoursCRUD(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, dsn string) {
 		ts := newTestServer(t, dsn)
 		team := auth.Team{Name: "Ops"}
-		if err := ts.DB.CreateTeam(context.Background(), &team); err != nil {
+		if err := ts.DB.CreateTeam(context.Background(), nil, &team); err != nil {
 			t.Fatal(err)
 		}
 

@@ -9,6 +9,12 @@ import (
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
+// Every team handler acts on behalf of the caller (the store's …As methods), which applies
+// the rules of PRIVATE teams and team roles in one place, inside the store's transaction
+// (see store.manageTeam and store.seenBy): a PRIVATE team is seen by its members and account
+// ADMINs only, and a team is changed only by an account ADMIN or one of its members with the
+// team role ADMIN, who may not leave it without a team ADMIN.
+
 // Paging of GET /api/teams, as ilert documents it.
 const (
 	teamsPageDefault = 50
@@ -42,8 +48,8 @@ func (b teamBody) team() auth.Team {
 	return t
 }
 
-// listTeams serves GET /api/teams; repeated members=<user id> keeps the teams with any of
-// those users.
+// listTeams serves GET /api/teams, without the PRIVATE teams the caller does not see;
+// repeated members=<user id> keeps the teams with any of those users.
 func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 	start, limit, err := page(r, teamsPageDefault, teamsPageMax)
 	if err != nil {
@@ -57,7 +63,7 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 		}
 		members = append(members, id)
 	}
-	list, err := s.store.ListTeams(r.Context(), store.Page{Start: start, Max: limit}, members)
+	list, err := s.store.ListTeams(r.Context(), new(callerOf(r)), store.Page{Start: start, Max: limit}, members)
 	if err != nil {
 		return err
 	}
@@ -65,13 +71,15 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// createTeam adds a team. A caller who is not an account ADMIN and names no members becomes
+// the team's ADMIN, so they can manage the team they created.
 func (s *Server) createTeam(w http.ResponseWriter, r *http.Request) error {
 	var b teamBody
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
 	t := b.team()
-	if err := s.store.CreateTeam(r.Context(), &t); err != nil {
+	if err := s.store.CreateTeam(r.Context(), new(callerOf(r)), &t); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, t)
@@ -83,7 +91,7 @@ func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.store.Team(r.Context(), id)
+	t, err := s.store.Team(r.Context(), new(callerOf(r)), id)
 	if err != nil {
 		return err
 	}
@@ -94,7 +102,7 @@ func (s *Server) getTeam(w http.ResponseWriter, r *http.Request) error {
 // teamByName serves ilert-go's SearchTeam, which puts the name into the path unescaped; the
 // {name...} wildcard keeps names holding a slash whole.
 func (s *Server) teamByName(w http.ResponseWriter, r *http.Request) error {
-	t, err := s.store.TeamByName(r.Context(), r.PathValue("name"))
+	t, err := s.store.TeamByName(r.Context(), new(callerOf(r)), r.PathValue("name"))
 	if err != nil {
 		return err
 	}
@@ -115,7 +123,7 @@ func (s *Server) updateTeam(w http.ResponseWriter, r *http.Request) error {
 	}
 	t := b.team()
 	t.ID = id
-	if err := s.store.UpdateTeam(r.Context(), &t); err != nil {
+	if err := s.store.UpdateTeam(r.Context(), new(callerOf(r)), &t); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, t)
@@ -127,7 +135,7 @@ func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteTeam(r.Context(), id); err != nil {
+	if err := s.store.DeleteTeam(r.Context(), new(callerOf(r)), id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -144,7 +152,7 @@ func (s *Server) addTeamMember(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &b); err != nil {
 		return err
 	}
-	m, err := s.store.AddTeamMember(r.Context(), id, b.member())
+	m, err := s.store.AddTeamMember(r.Context(), new(callerOf(r)), id, b.member())
 	if err != nil {
 		return err
 	}
@@ -161,7 +169,7 @@ func (s *Server) removeTeamMember(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveTeamMember(r.Context(), id, userID); err != nil {
+	if err := s.store.RemoveTeamMember(r.Context(), new(callerOf(r)), id, userID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

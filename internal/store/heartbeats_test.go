@@ -147,7 +147,7 @@ func TestHeartbeatMonitors(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Deleting a team takes it off the monitor.
-			if err := db.DeleteTeam(ctx, dev.ID); err != nil {
+			if err := db.DeleteTeam(ctx, nil, dev.ID); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := db.HeartbeatMonitor(ctx, backup.ID); len(got.Teams) != 0 {

@@ -28,7 +28,7 @@ func mustAccount(t *testing.T, db *store.DB, first string) auth.Account {
 func mustTeam(t *testing.T, db *store.DB, name string) auth.Team {
 	t.Helper()
 	team := auth.Team{Name: name}
-	if err := db.CreateTeam(context.Background(), &team); err != nil {
+	if err := db.CreateTeam(context.Background(), nil, &team); err != nil {
 		t.Fatalf("create team %s: %v", name, err)
 	}
 	return team

@@ -349,14 +349,14 @@ func TestSourceTeamsFollowTheTeam(t *testing.T) {
 		}
 
 		ops.Name = "operations"
-		if err := db.UpdateTeam(ctx, &ops); err != nil {
+		if err := db.UpdateTeam(ctx, nil, &ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := teams(), []auth.TeamRef{{ID: ops.ID, Name: "operations"}, {ID: dev.ID, Name: "dev"}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("after the rename: teams %+v, want %+v", got, want)
 		}
 
-		if err := db.DeleteTeam(ctx, ops.ID); err != nil {
+		if err := db.DeleteTeam(ctx, nil, ops.ID); err != nil {
 			t.Fatal(err)
 		}
 		got := teams()

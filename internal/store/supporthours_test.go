@@ -30,7 +30,7 @@ func officeHours(name string, teams ...int64) supporthours.Hours {
 func newHoursTeam(t *testing.T, db *store.DB, name string) auth.Team {
 	t.Helper()
 	team := auth.Team{Name: name}
-	if err := db.CreateTeam(context.Background(), &team); err != nil {
+	if err := db.CreateTeam(context.Background(), nil, &team); err != nil {
 		t.Fatal(err)
 	}
 	return team
@@ -189,7 +189,7 @@ func TestSupportHoursTeamDeleted(t *testing.T) {
 		if err := db.CreateSupportHours(ctx, &h); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteTeam(ctx, ops.ID); err != nil {
+		if err := db.DeleteTeam(ctx, nil, ops.ID); err != nil {
 			t.Fatal(err)
 		}
 		got, err := db.SupportHoursByID(ctx, h.ID)

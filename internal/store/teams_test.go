@@ -36,7 +36,7 @@ func TestCreateTeam(t *testing.T) {
 		bob := newAccount(t, db, "bob@x.io", auth.Responder)
 
 		team := auth.Team{Name: " Ops ", Visibility: "private", Members: []auth.TeamMember{member(bob.ID, "responder"), member(ann.ID, "")}}
-		if err := db.CreateTeam(ctx, &team); err != nil {
+		if err := db.CreateTeam(ctx, nil, &team); err != nil {
 			t.Fatal(err)
 		}
 		if team.ID <= 0 || team.Name != "Ops" || team.Visibility != "PRIVATE" || !team.CreatedAt.Equal(now) {
@@ -51,32 +51,32 @@ func TestCreateTeam(t *testing.T) {
 		}
 
 		t.Run("Get", func(t *testing.T) {
-			got, err := db.Team(ctx, team.ID)
+			got, err := db.Team(ctx, nil, team.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.Name != "Ops" || !sameStrings(memberRoles(got.Members), memberRoles(team.Members)) {
 				t.Fatalf("Team = %+v", got)
 			}
-			byName, err := db.TeamByName(ctx, "Ops")
+			byName, err := db.TeamByName(ctx, nil, "Ops")
 			if err != nil || byName.ID != team.ID || len(byName.Members) != 2 {
 				t.Fatalf("TeamByName = %+v, %v", byName, err)
 			}
-			_, err = db.TeamByName(ctx, "ops")
+			_, err = db.TeamByName(ctx, nil, "ops")
 			requireCode(t, err, fault.NotFound)
-			_, err = db.Team(ctx, 999)
+			_, err = db.Team(ctx, nil, 999)
 			requireCode(t, err, fault.NotFound)
 		})
 
 		t.Run("NoMembersIsEmptyList", func(t *testing.T) {
 			empty := auth.Team{Name: "empty"}
-			if err := db.CreateTeam(ctx, &empty); err != nil {
+			if err := db.CreateTeam(ctx, nil, &empty); err != nil {
 				t.Fatal(err)
 			}
 			if empty.Members == nil || len(empty.Members) != 0 || empty.Visibility != "PUBLIC" {
 				t.Fatalf("team = %#v", empty)
 			}
-			if err := db.DeleteTeam(ctx, empty.ID); err != nil {
+			if err := db.DeleteTeam(ctx, nil, empty.ID); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -95,10 +95,10 @@ func TestCreateTeam(t *testing.T) {
 				"ErrMemberWithoutID": {auth.Team{Name: "x", Members: []auth.TeamMember{member(0, "")}}, fault.Invalid},
 			} {
 				t.Run(name, func(t *testing.T) {
-					requireCode(t, db.CreateTeam(ctx, &c.team), c.code)
+					requireCode(t, db.CreateTeam(ctx, nil, &c.team), c.code)
 				})
 			}
-			teams, err := db.ListTeams(ctx, store.Page{Max: 50}, nil)
+			teams, err := db.ListTeams(ctx, nil, store.Page{Max: 50}, nil)
 			if err != nil || len(teams) != 1 {
 				t.Fatalf("teams after refused creates = %+v, %v; want only Ops", teams, err)
 			}
@@ -119,7 +119,7 @@ func TestListTeams(t *testing.T) {
 			{Name: "c", Members: []auth.TeamMember{member(cy.ID, "")}},
 			{Name: "d"},
 		} {
-			if err := db.CreateTeam(ctx, &tm); err != nil {
+			if err := db.CreateTeam(ctx, nil, &tm); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, tm.ID)
@@ -144,7 +144,7 @@ func TestListTeams(t *testing.T) {
 			{"UnknownMember", store.Page{Max: 50}, []int64{999}, ""},
 		} {
 			t.Run(c.name, func(t *testing.T) {
-				got, err := db.ListTeams(ctx, c.page, c.members)
+				got, err := db.ListTeams(ctx, nil, c.page, c.members)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -153,7 +153,7 @@ func TestListTeams(t *testing.T) {
 				}
 			})
 		}
-		got, err := db.ListTeams(ctx, store.Page{Max: 50}, nil)
+		got, err := db.ListTeams(ctx, nil, store.Page{Max: 50}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,20 +172,20 @@ func TestUpdateTeam(t *testing.T) {
 		ann := newAccount(t, db, "ann@x.io", auth.User)
 		bob := newAccount(t, db, "bob@x.io", auth.User)
 		team := auth.Team{Name: "ops", Members: []auth.TeamMember{member(ann.ID, "ADMIN")}}
-		if err := db.CreateTeam(ctx, &team); err != nil {
+		if err := db.CreateTeam(ctx, nil, &team); err != nil {
 			t.Fatal(err)
 		}
 		other := auth.Team{Name: "dev"}
-		if err := db.CreateTeam(ctx, &other); err != nil {
+		if err := db.CreateTeam(ctx, nil, &other); err != nil {
 			t.Fatal(err)
 		}
 
 		t.Run("ReplacesMembers", func(t *testing.T) {
 			u := auth.Team{ID: team.ID, Name: "ops2", Visibility: "PRIVATE", Members: []auth.TeamMember{member(bob.ID, "STAKEHOLDER")}}
-			if err := db.UpdateTeam(ctx, &u); err != nil {
+			if err := db.UpdateTeam(ctx, nil, &u); err != nil {
 				t.Fatal(err)
 			}
-			got, err := db.Team(ctx, team.ID)
+			got, err := db.Team(ctx, nil, team.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -196,8 +196,8 @@ func TestUpdateTeam(t *testing.T) {
 
 		t.Run("ErrUnknownUserChangesNothing", func(t *testing.T) {
 			u := auth.Team{ID: team.ID, Name: "renamed", Members: []auth.TeamMember{member(ann.ID, ""), member(999, "")}}
-			requireCode(t, db.UpdateTeam(ctx, &u), fault.Invalid)
-			got, err := db.Team(ctx, team.ID)
+			requireCode(t, db.UpdateTeam(ctx, nil, &u), fault.Invalid)
+			got, err := db.Team(ctx, nil, team.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,12 +208,12 @@ func TestUpdateTeam(t *testing.T) {
 
 		t.Run("ErrNameTaken", func(t *testing.T) {
 			u := auth.Team{ID: team.ID, Name: "dev"}
-			requireCode(t, db.UpdateTeam(ctx, &u), fault.Conflict)
+			requireCode(t, db.UpdateTeam(ctx, nil, &u), fault.Conflict)
 		})
 
 		t.Run("ErrNotFound", func(t *testing.T) {
 			u := auth.Team{ID: 999, Name: "x"}
-			requireCode(t, db.UpdateTeam(ctx, &u), fault.NotFound)
+			requireCode(t, db.UpdateTeam(ctx, nil, &u), fault.NotFound)
 		})
 	})
 }
@@ -224,11 +224,11 @@ func TestTeamMembers(t *testing.T) {
 		ann := newAccount(t, db, "ann@x.io", auth.User)
 		bob := newAccount(t, db, "bob@x.io", auth.User)
 		team := auth.Team{Name: "ops", Members: []auth.TeamMember{member(ann.ID, "ADMIN")}}
-		if err := db.CreateTeam(ctx, &team); err != nil {
+		if err := db.CreateTeam(ctx, nil, &team); err != nil {
 			t.Fatal(err)
 		}
 
-		m, err := db.AddTeamMember(ctx, team.ID, member(bob.ID, "responder"))
+		m, err := db.AddTeamMember(ctx, nil, team.ID, member(bob.ID, "responder"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,30 +236,30 @@ func TestTeamMembers(t *testing.T) {
 			t.Fatalf("added member = %+v", m)
 		}
 		// Adding a member again changes their role.
-		if _, err := db.AddTeamMember(ctx, team.ID, member(bob.ID, "STAKEHOLDER")); err != nil {
+		if _, err := db.AddTeamMember(ctx, nil, team.ID, member(bob.ID, "STAKEHOLDER")); err != nil {
 			t.Fatal(err)
 		}
-		got, _ := db.Team(ctx, team.ID)
+		got, _ := db.Team(ctx, nil, team.ID)
 		if want := []string{"ann@x.io:ADMIN", "bob@x.io:STAKEHOLDER"}; !sameStrings(memberRoles(got.Members), want) {
 			t.Fatalf("members = %v, want %v", memberRoles(got.Members), want)
 		}
 
-		_, err = db.AddTeamMember(ctx, 999, member(bob.ID, ""))
+		_, err = db.AddTeamMember(ctx, nil, 999, member(bob.ID, ""))
 		requireCode(t, err, fault.NotFound)
-		_, err = db.AddTeamMember(ctx, team.ID, member(999, ""))
+		_, err = db.AddTeamMember(ctx, nil, team.ID, member(999, ""))
 		requireCode(t, err, fault.Invalid)
-		_, err = db.AddTeamMember(ctx, team.ID, member(bob.ID, "GUEST"))
+		_, err = db.AddTeamMember(ctx, nil, team.ID, member(bob.ID, "GUEST"))
 		requireCode(t, err, fault.Invalid)
 
-		if err := db.RemoveTeamMember(ctx, team.ID, ann.ID); err != nil {
+		if err := db.RemoveTeamMember(ctx, nil, team.ID, ann.ID); err != nil {
 			t.Fatal(err)
 		}
-		got, _ = db.Team(ctx, team.ID)
+		got, _ = db.Team(ctx, nil, team.ID)
 		if want := []string{"bob@x.io:STAKEHOLDER"}; !sameStrings(memberRoles(got.Members), want) {
 			t.Fatalf("members = %v, want %v", memberRoles(got.Members), want)
 		}
-		requireCode(t, db.RemoveTeamMember(ctx, team.ID, ann.ID), fault.NotFound)
-		requireCode(t, db.RemoveTeamMember(ctx, 999, bob.ID), fault.NotFound)
+		requireCode(t, db.RemoveTeamMember(ctx, nil, team.ID, ann.ID), fault.NotFound)
+		requireCode(t, db.RemoveTeamMember(ctx, nil, 999, bob.ID), fault.NotFound)
 	})
 }
 
@@ -268,29 +268,29 @@ func TestDeleteTeam(t *testing.T) {
 		ctx := context.Background()
 		ann := newAccount(t, db, "ann@x.io", auth.User)
 		team := auth.Team{Name: "ops", Members: []auth.TeamMember{member(ann.ID, "")}}
-		if err := db.CreateTeam(ctx, &team); err != nil {
+		if err := db.CreateTeam(ctx, nil, &team); err != nil {
 			t.Fatal(err)
 		}
 
 		p := newPolicyNaming(t, db, "Ops escalation", nil, []int64{team.ID})
-		err := db.DeleteTeam(ctx, team.ID)
+		err := db.DeleteTeam(ctx, nil, team.ID)
 		requireCode(t, err, fault.Invalid)
 		if !strings.Contains(fault.MessageOf(err), "Ops escalation") {
 			t.Errorf("message %q does not name the policy", fault.MessageOf(err))
 		}
-		if _, err := db.Team(ctx, team.ID); err != nil {
+		if _, err := db.Team(ctx, nil, team.ID); err != nil {
 			t.Fatalf("team deleted despite the policy: %v", err)
 		}
 
 		if err := db.DeletePolicy(ctx, p.ID); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.DeleteTeam(ctx, team.ID); err != nil {
+		if err := db.DeleteTeam(ctx, nil, team.ID); err != nil {
 			t.Fatal(err)
 		}
-		_, err = db.Team(ctx, team.ID)
+		_, err = db.Team(ctx, nil, team.ID)
 		requireCode(t, err, fault.NotFound)
-		requireCode(t, db.DeleteTeam(ctx, team.ID), fault.NotFound)
+		requireCode(t, db.DeleteTeam(ctx, nil, team.ID), fault.NotFound)
 		if _, err := db.Account(ctx, ann.ID); err != nil {
 			t.Fatalf("deleting a team deleted its member: %v", err)
 		}

@@ -262,7 +262,7 @@ func TestDeleteAccount(t *testing.T) {
 				t.Fatal(err)
 			}
 			team := auth.Team{Name: "ops", Members: []auth.TeamMember{{User: auth.Account{ID: user.ID}}, {User: auth.Account{ID: admin.ID}}}}
-			if err := db.CreateTeam(ctx, &team); err != nil {
+			if err := db.CreateTeam(ctx, nil, &team); err != nil {
 				t.Fatal(err)
 			}
 			if err := db.DeleteAccount(ctx, user.ID); err != nil {
@@ -272,7 +272,7 @@ func TestDeleteAccount(t *testing.T) {
 			requireCode(t, err, fault.NotFound)
 			_, err = db.AccountByAPIKey(ctx, auth.HashAPIKey(secret))
 			requireCode(t, err, fault.NotFound)
-			got, err := db.Team(ctx, team.ID)
+			got, err := db.Team(ctx, nil, team.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
