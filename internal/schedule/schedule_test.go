@@ -181,7 +181,7 @@ func TestNormalizeAndJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"id":0,"name":"ops","timezone":"Europe/Berlin","type":"RECURRING","scheduleLayers":[{"name":"l1","startsOn":"2024-03-04T09:00","endsOn":null,` +
-		`"users":[{"id":1}],"rotation":"P7D","restrictionType":"TIMES_OF_WEEK","restrictions":[{"from":{"dayOfWeek":"MONDAY","time":"18:00"},"to":{"dayOfWeek":"TUESDAY","time":"08:00"}}]}],` +
+		`"users":[{"id":1}],"rotation":"P7D","restrictionType":"TIME_OF_DAY","restrictions":[{"from":{"dayOfWeek":"MONDAY","time":"18:00"},"to":{"dayOfWeek":"TUESDAY","time":"08:00"}}]}],` +
 		`"showGaps":true,"teams":[]}`
 	if string(out) != want {
 		t.Errorf("JSON:\n got  %s\n want %s", out, want)
