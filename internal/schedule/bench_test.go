@@ -1,6 +1,7 @@
 package schedule_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -98,5 +99,66 @@ func BenchmarkOnCall1000Schedules(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(plans)), "ns/schedule")
+	})
+}
+
+// BenchmarkShifts1000Schedules lists a month of shifts of each of 1,000 schedules, what the
+// shifts and on-calls endpoints and the calendar feeds ask.
+func BenchmarkShifts1000Schedules(b *testing.B) {
+	schedules, overrides := realisticSchedules(1000)
+	plans := make([]*schedule.Plan, len(schedules))
+	for i, s := range schedules {
+		plans[i], _ = schedule.Compile(s, overrides[i])
+	}
+	from := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	until := from.AddDate(0, 1, 0)
+	shifts := 0
+	for b.Loop() {
+		shifts = 0
+		for _, p := range plans {
+			shifts += len(p.Shifts(from, until))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(plans)), "ns/schedule")
+	b.ReportMetric(float64(shifts)/float64(len(plans)), "shifts/schedule")
+}
+
+// BenchmarkDenseYear asks for a year of a schedule of 20 layers of 100 half-hour
+// restrictions each: all its shifts (what /shifts did before it had a limit) against the
+// first 10,000 (what it answers now, or refuses past).
+func BenchmarkDenseYear(b *testing.B) {
+	s := &schedule.Schedule{Name: "dense", Timezone: "Europe/Berlin", Type: schedule.Recurring}
+	days := []string{"MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"}
+	for l := range 20 {
+		layer := schedule.Layer{StartsOn: schedule.MustWall("2026-01-05T00:00"), Users: []auth.Ref{{ID: int64(l + 1)}, {ID: int64(l + 100)}}, Rotation: "PT1H"}
+		for r := range 100 {
+			at := (r*97 + l*13) % (7 * 24 * 2) // half-hours of the week, spread out
+			from := fmt.Sprintf("%02d:%02d", at/2%24, at%2*30)
+			layer.Restrictions = append(layer.Restrictions, schedule.Restriction{
+				From: schedule.TimeOfWeek{DayOfWeek: days[at/48], Time: from},
+				To:   schedule.TimeOfWeek{DayOfWeek: days[at/48], Time: fmt.Sprintf("%02d:%02d", at/2%24, at%2*30+20)}})
+		}
+		s.ScheduleLayers = append(s.ScheduleLayers, layer)
+	}
+	p, err := schedule.Compile(s, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	from := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	until := from.AddDate(1, 0, 0)
+	b.Run("all", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			n = len(p.Shifts(from, until))
+		}
+		b.ReportMetric(float64(n), "shifts")
+	})
+	b.Run("up-to-10000", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			got, _ := p.ShiftsUpTo(from, until, 10000)
+			n = len(got)
+		}
+		b.ReportMetric(float64(n), "shifts")
 	})
 }

@@ -198,13 +198,15 @@ func (p *Plan) Shifts(from, until time.Time) []Shift {
 	return out
 }
 
-// chunk is how much of the timeline ShiftsUpTo works out at a time.
+// chunk is how much of the timeline ShiftsUpTo works out at a time when the range may hold
+// more than its limit.
 const chunk = 7 * 24 * time.Hour
 
 // ShiftsUpTo returns Shifts(from, until) and true when there are at most limit of them;
-// otherwise the first limit and false. It works the timeline out a week at a time and stops
-// once it has found more than limit, so that a range dense with shifts (many layers of many
-// short restrictions) costs no more than about limit shifts.
+// otherwise the first limit and false. When the range may hold more than limit shifts (many
+// layers of many short restrictions), it works the timeline out a week at a time and stops
+// once it has found more than limit, so that such a range costs about limit shifts; other
+// ranges are worked out in one go.
 func (p *Plan) ShiftsUpTo(from, until time.Time, limit int) ([]Shift, bool) {
 	if until.Before(from) {
 		return []Shift{}, true
@@ -212,12 +214,16 @@ func (p *Plan) ShiftsUpTo(from, until time.Time, limit int) ([]Shift, bool) {
 	if until.Equal(from) {
 		until = from.Add(time.Millisecond)
 	}
-	in := func(s Shift) bool { return s.End.After(from) && s.Start.Before(until) }
 	a, b := from.Add(-Horizon), until.Add(Horizon)
+	step := b.Sub(a)
+	if p.mostShifts(b.Sub(a)) > limit {
+		step = chunk
+	}
+	in := func(s Shift) bool { return s.End.After(from) && s.Start.Before(until) }
 	var line []Shift // the timeline so far; only its last shift may still grow
 	found := 0       // the shifts of line but its last that overlap [from, until)
-	for c := a; c.Before(b); c = c.Add(chunk) {
-		for _, s := range p.timeline(c, minTime(c.Add(chunk), b)) {
+	for c := a; c.Before(b); c = c.Add(step) {
+		for _, s := range p.timeline(c, minTime(c.Add(step), b)) {
 			if n := len(line); n > 0 && line[n-1].User.ID == s.User.ID && line[n-1].End.Equal(s.Start) {
 				line[n-1].End = s.End // the same shift, cut where the chunks meet
 				continue
@@ -241,6 +247,21 @@ func (p *Plan) ShiftsUpTo(from, until time.Time, limit int) ([]Shift, bool) {
 		}
 	}
 	return out, true
+}
+
+// mostShifts bounds the shifts a stretch of length d can hold: each handoff, restriction
+// edge, static shift and override can start one, and no more start than those.
+func (p *Plan) mostShifts(d time.Duration) int {
+	weeks := int(d/(7*24*time.Hour)) + 1
+	n := len(p.static) + 2*len(p.overrides) + 1
+	for _, lp := range p.layers {
+		turn := lp.step
+		if lp.days > 0 {
+			turn = time.Duration(lp.days) * 24 * time.Hour
+		}
+		n += weeks * (int(7*24*time.Hour/turn) + 1 + 2*len(lp.windows))
+	}
+	return n
 }
 
 // Gaps returns the stretches of [from, until) where nobody is on call.
