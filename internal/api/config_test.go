@@ -108,9 +108,11 @@ func TestEscalationPoliciesAPI(t *testing.T) {
 
 		created := decodeAs[escalation.Policy](t, ts.must(t, 201, "POST", "/api/escalation-policies", key, wirePolicy))
 		want := escalation.Policy{ID: created.ID, Name: "p", Repeating: true, Frequency: 2, RoutingKey: "rk", Teams: []auth.TeamRef{},
-			EscalationRules: []escalation.Rule{withSingulars(escalation.Rule{EscalationTimeout: 15,
+			EscalationRules: []escalation.Rule{{EscalationTimeout: 15,
 				Users:     []auth.Ref{{ID: 2, FirstName: u2.FirstName, LastName: u2.LastName}},
-				Schedules: []escalation.ScheduleRef{{ID: 4, Name: "schedule 4", Type: "RECURRING"}}, Teams: []auth.TeamRef{}})}}
+				Schedules: []escalation.ScheduleRef{{ID: 4, Name: "schedule 4", Type: "RECURRING"}}, Teams: []auth.TeamRef{},
+				// The deprecated singular fields are read back as the first of each list.
+				User: &auth.Ref{ID: 2, FirstName: u2.FirstName, LastName: u2.LastName}, Schedule: &escalation.ScheduleRef{ID: 4, Name: "schedule 4", Type: "RECURRING"}}}}
 		if created.ID <= 0 || !reflect.DeepEqual(created, want) {
 			t.Fatalf("created\n got %+v\nwant %+v", created, want)
 		}
@@ -252,8 +254,8 @@ func TestPolicySync(t *testing.T) {
 		t.Run("SetsLevel", func(t *testing.T) {
 			rule := decodeAs[escalation.Rule](t, ts.must(t, 200, "PUT", level(1), key,
 				fmt.Sprintf(`{"escalationTimeout": %d, "users": [{"id": %d}]}`, resolved.EscalationRules[1].EscalationTimeout, cem.ID)))
-			want := withSingulars(escalation.Rule{EscalationTimeout: 20, Users: []auth.Ref{{ID: cem.ID, FirstName: cem.FirstName, LastName: cem.LastName}},
-				Schedules: []escalation.ScheduleRef{}, Teams: []auth.TeamRef{}})
+			want := escalation.Rule{EscalationTimeout: 20, Users: []auth.Ref{{ID: cem.ID, FirstName: cem.FirstName, LastName: cem.LastName}},
+				Schedules: []escalation.ScheduleRef{}, Teams: []auth.TeamRef{}, User: &auth.Ref{ID: cem.ID, FirstName: cem.FirstName, LastName: cem.LastName}}
 			if !reflect.DeepEqual(rule, want) {
 				t.Fatalf("answered %+v, want %+v", rule, want)
 			}
@@ -487,19 +489,4 @@ func TestConfigPermissions(t *testing.T) {
 		ts.must(t, 200, "PUT", source, configurer, sourceBody)
 		ts.must(t, 204, "DELETE", source, configurer, nil)
 	})
-}
-
-// withSingulars sets the deprecated user, schedule and team of r as a response carries them:
-// the first of each list.
-func withSingulars(r escalation.Rule) escalation.Rule {
-	if len(r.Users) > 0 {
-		r.User = &r.Users[0]
-	}
-	if len(r.Schedules) > 0 {
-		r.Schedule = &r.Schedules[0]
-	}
-	if len(r.Teams) > 0 {
-		r.Team = &r.Teams[0]
-	}
-	return r
 }
