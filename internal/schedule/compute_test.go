@@ -440,7 +440,7 @@ func TestShiftsUpTo(t *testing.T) {
 		{"under the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 1000, 71, true}, // 23-hour day on 03-08
 		{"at the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 71, 71, true},
 		{"over the limit", hourly, "2026-03-07 00:00", "2026-03-10 00:00", 10, 10, false},
-		{"a year of hours", hourly, "2026-01-01 00:00", "2027-01-01 00:00", 5000, 5000, false}, // 8,664 in all
+		{"a year of hours", hourly, "2026-01-01 00:00", "2027-01-01 00:00", 5000, 5000, false},         // 8,664 in all
 		{"shifts longer than a week", fortnightly, "2026-03-01 00:00", "2026-05-01 00:00", 6, 6, true}, // worked out a week at a time
 	} {
 		t.Run(c.name, func(t *testing.T) {
