@@ -350,6 +350,9 @@ func (s *Server) commentAlert(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !includes(r)["vars"] { // as the log entries list shows them
+		e.Vars = nil
+	}
 	writeJSON(w, http.StatusCreated, e)
 	return nil
 }

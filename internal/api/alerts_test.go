@@ -98,7 +98,7 @@ func TestAlertsAPI(t *testing.T) {
 			ts.must(t, 200, "PUT", fmt.Sprintf("/api/alerts/%d/accept", id), responderKey, nil) // idempotent
 			ts.must(t, 403, "PUT", fmt.Sprintf("/api/alerts/%d/resolve", id), stakeholderKey, nil)
 			c := decodeAs[alert.LogEntry](t, ts.must(t, 201, "POST", fmt.Sprintf("/api/alerts/%d/comments", id), responderKey, `{"content":"looking into it"}`))
-			if c.LogEntryType != "AlertCommentAddedLogEntry" || c.Text != "looking into it" {
+			if c.LogEntryType != "AlertCommentAddedLogEntry" || c.Text != "looking into it" || c.Vars != nil {
 				t.Fatalf("comment: %+v", c)
 			}
 			a = decodeAs[alert.Alert](t, ts.must(t, 200, "PUT", fmt.Sprintf("/api/alerts/%d/resolve", id), responderKey, nil))

@@ -367,6 +367,7 @@ func TestAlertSourcesAPI(t *testing.T) {
 				{"", nil},
 				{"?include=summaryTemplate", []string{"summaryTemplate"}},
 				{"?include=summaryTemplate&include=eventFilter&include=linkTemplates", []string{"summaryTemplate", "eventFilter", "linkTemplates"}},
+				{"?include=summaryTemplate,eventFilter", []string{"summaryTemplate", "eventFilter"}}, // comma-separated, as every include= takes them
 			} {
 				got := decodeAs[map[string]json.RawMessage](t, ts.must(t, 200, "GET", path+c.query, key, nil))
 				for _, f := range []string{"summaryTemplate", "eventFilter", "linkTemplates"} {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -172,11 +173,13 @@ func page(r *http.Request, def, max int) (start, limit int, err error) {
 	return start, limit, nil
 }
 
-// includes returns the set of values of the repeated include= parameter.
+// includes returns the set of include= values, repeated or comma-separated.
 func includes(r *http.Request) map[string]bool {
 	out := map[string]bool{}
 	for _, v := range r.URL.Query()["include"] {
-		out[v] = true
+		for part := range strings.SplitSeq(v, ",") {
+			out[strings.TrimSpace(part)] = true
+		}
 	}
 	return out
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -81,7 +80,7 @@ func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inc := scheduleIncludes(r)
+	inc := includes(r)
 	for _, sch := range list {
 		if err := s.applyIncludes(r.Context(), sch, inc); err != nil {
 			return err
@@ -100,7 +99,7 @@ func (s *Server) getSchedule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.applyIncludes(r.Context(), sch, scheduleIncludes(r)); err != nil {
+	if err := s.applyIncludes(r.Context(), sch, includes(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, sch)
@@ -114,7 +113,7 @@ func (s *Server) scheduleByName(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.applyIncludes(r.Context(), sch, scheduleIncludes(r)); err != nil {
+	if err := s.applyIncludes(r.Context(), sch, includes(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, sch)
@@ -415,17 +414,6 @@ func (s *Server) shiftsOut(ctx context.Context, shifts []schedule.Shift) ([]shif
 		out[i] = shiftOut{User: u, Start: sh.Start.UTC(), End: sh.End.UTC()}
 	}
 	return out, nil
-}
-
-// scheduleIncludes returns the include= values, repeated or comma-separated.
-func scheduleIncludes(r *http.Request) map[string]bool {
-	out := map[string]bool{}
-	for v := range includes(r) {
-		for _, part := range strings.Split(v, ",") {
-			out[strings.TrimSpace(part)] = true
-		}
-	}
-	return out
 }
 
 // boolParam reads a true/false query parameter; missing or empty is false.

@@ -304,7 +304,15 @@ func (e *Engine) deliver(ctx context.Context, o store.Outgoing, now time.Time) s
 		return store.SendOutcome{Err: err, RetryAt: now.Add(e.backoff(o.Attempt))}
 	}
 	return store.SendOutcome{Err: err, LogEntry: &alert.Entry{Type: LogNotification,
-		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %d attempts: %v", who, m.Method, notify.ShownTarget(m.Method, o.Target), o.Attempt, err)}}
+		Text: fmt.Sprintf("Notifying %s by %s at %s failed after %s: %v", who, m.Method, notify.ShownTarget(m.Method, o.Target), attempts(o.Attempt), err)}}
+}
+
+// attempts says "1 attempt", "2 attempts", ….
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 // deliverMessage sends a message that is not about an alert: its subject and text, retried
