@@ -51,15 +51,25 @@ type Server struct {
 // Start opens and migrates the database, creates the first administrator on an empty one
 // (telling out how to sign in), and starts serving on cfg.Addr.
 func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writer) (*Server, error) {
+	// Settings are checked, and the address taken, before the first administrator is
+	// created: its password is shown only once, and a start that then failed would lose it.
+	channels, tw, err := buildChannels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if tw != nil && strings.HasPrefix(cfg.PublicURL, "http://") {
+		log.Warn("--public-url is plain http: Twilio's callbacks, and the links in notifications, travel unencrypted; put tocsin behind https and give that URL",
+			"public_url", cfg.PublicURL)
+	}
+	minInterval, err := heartbeatMinInterval()
+	if err != nil {
+		return nil, err
+	}
 	db, err := store.Open(ctx, cfg.DB)
 	if err != nil {
 		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	if err := bootstrap(ctx, db, cfg, out); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -69,22 +79,9 @@ func Start(ctx context.Context, cfg *config.Serve, log *slog.Logger, out io.Writ
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	linkKey, err := db.Secret(ctx, "link-key")
-	if err != nil {
-		ln.Close()
-		db.Close()
-		return nil, err
+	if err == nil {
+		err = bootstrap(ctx, db, cfg, out)
 	}
-	channels, tw, err := buildChannels(cfg)
-	if err != nil {
-		ln.Close()
-		db.Close()
-		return nil, err
-	}
-	if tw != nil && strings.HasPrefix(cfg.PublicURL, "http://") {
-		log.Warn("--public-url is plain http: Twilio's callbacks, and the links in notifications, travel unencrypted; put tocsin behind https and give that URL",
-			"public_url", cfg.PublicURL)
-	}
-	minInterval, err := heartbeatMinInterval()
 	if err != nil {
 		ln.Close()
 		db.Close()

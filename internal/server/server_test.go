@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -71,5 +72,41 @@ func TestFirstRunHidesDatabasePassword(t *testing.T) {
 	defer s.Shutdown(context.Background())
 	if strings.Contains(out.String(), "s3cret-pw") || !strings.Contains(out.String(), "password:") {
 		t.Fatalf("first-run message:\n%s", out.String())
+	}
+}
+
+// A start that fails on its settings, or on its address, creates no administrator: the
+// password would be shown once, by a start that then stopped, and be lost.
+func TestFailedStartCreatesNoAdministrator(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	for name, spoil := range map[string]func(*config.Serve){
+		"settings": func(c *config.Serve) { c.SMTP.Host, c.SMTP.Username = "smtp.example.com", "tocsin" }, // no password
+		"address":  func(c *config.Serve) { c.Addr = held.Addr().String() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dsn := storetest.SQLiteDSN(t)
+			bad := serveConfig(t, dsn)
+			spoil(bad)
+			var out bytes.Buffer
+			if _, err := server.Start(context.Background(), bad, log, &out); err == nil {
+				t.Fatal("started")
+			}
+			if strings.Contains(out.String(), "shown only once") {
+				t.Fatalf("a start that failed created the first administrator:\n%s", out.String())
+			}
+			s, err := server.Start(context.Background(), serveConfig(t, dsn), log, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Shutdown(context.Background())
+			if n := strings.Count(out.String(), "shown only once"); n != 1 {
+				t.Fatalf("the password was printed %d times, want once, by the start that worked:\n%s", n, out.String())
+			}
+		})
 	}
 }
