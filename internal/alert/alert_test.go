@@ -136,17 +136,15 @@ func TestNormalizeLegacyCreationModes(t *testing.T) {
 	}
 }
 
-// ilert's deprecated HEARTBEAT source is refused at save, pointing to heartbeat monitors: a
-// source that looked like monitoring and never alerted would be worse than an error.
+// ilert's deprecated HEARTBEAT source is refused when created, pointing to heartbeat monitors:
+// a source that looked like monitoring and never alerted would be worse than an error.
 func TestHeartbeatSourceRefused(t *testing.T) {
-	s := alert.Source{Name: "nightly backup", IntegrationType: "heartbeat", PolicyID: 1}
-	s.Normalize()
-	err := s.Validate()
-	if err == nil || !strings.Contains(err.Error(), "/api/heartbeat-monitors") {
+	if err := alert.CheckNewType(" heartbeat "); err == nil || !strings.Contains(err.Error(), "/api/heartbeat-monitors") {
 		t.Fatalf("HEARTBEAT source: %v, want a refusal naming heartbeat monitors", err)
 	}
-	s.IntegrationType = "HEARTBEAT2"
-	if err := s.Validate(); err != nil {
-		t.Fatalf("HEARTBEAT2 source: %v", err)
+	for _, ok := range []string{"HEARTBEAT2", "API", ""} {
+		if err := alert.CheckNewType(ok); err != nil {
+			t.Errorf("%s source: %v", ok, err)
+		}
 	}
 }

@@ -147,6 +147,17 @@ func (s *Source) Normalize() {
 	}
 }
 
+// CheckNewType refuses, for a source being created, the integration types tocsin no longer
+// creates: ilert's deprecated HEARTBEAT source would look like monitoring and never alert.
+// Sources of that type stored before may still be changed.
+func CheckNewType(integrationType string) error {
+	if upper(integrationType) == "HEARTBEAT" {
+		return fault.Errorf("integrationType HEARTBEAT is ilert's deprecated heartbeat source, which tocsin does not run: " +
+			"create a heartbeat monitor (POST /api/heartbeat-monitors) and name the alert source its alerts go to")
+	}
+	return nil
+}
+
 // Validate reports the first rule the source breaks; it expects Normalize to have run.
 func (s *Source) Validate() error {
 	switch {
@@ -158,10 +169,6 @@ func (s *Source) Validate() error {
 		return fault.Errorf("integrationType is required")
 	case !IntegrationTypes[s.IntegrationType]:
 		return fault.Errorf("integrationType %q is not a known integration type", s.IntegrationType)
-	case s.IntegrationType == "HEARTBEAT":
-		// Accepting it would look like monitoring and never alert.
-		return fault.Errorf("integrationType HEARTBEAT is ilert's deprecated heartbeat source, which tocsin does not run: " +
-			"create a heartbeat monitor (POST /api/heartbeat-monitors) and name the alert source its alerts go to")
 	case s.PolicyID <= 0:
 		return fault.Errorf("escalationPolicy.id is required")
 	case !creationModes[s.AlertCreation]:

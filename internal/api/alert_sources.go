@@ -55,6 +55,9 @@ func (s *Server) createAlertSource(w http.ResponseWriter, r *http.Request) error
 	}
 	src := &in.Source
 	src.ID = 0
+	if err := alert.CheckNewType(src.IntegrationType); err != nil {
+		return err
+	}
 	if err := s.checkRules(r.Context(), src); err != nil {
 		return err
 	}

@@ -49,11 +49,12 @@ var dummyHash = sync.OnceValue(func() string {
 // signIns (see signin_limit.go); refusals are logged at debug level, as they are no fault.
 func (s *Server) signIn(ctx context.Context, client, login, password string) (a auth.Account, err error) {
 	l, key := signIns, loginKey(login)
-	if err = l.begin(ctx, client, key); err != nil {
+	failure, err := l.begin(ctx, client, key)
+	if err != nil {
 		s.log.DebugContext(ctx, "sign-in refused", "client", client, "err", err)
 		return auth.Account{}, err
 	}
-	defer func() { l.end(key, fault.Is(err, fault.Unauthorized)) }()
+	defer func() { l.end(failure, fault.Is(err, fault.Unauthorized)) }()
 	return s.checkPassword(ctx, login, password)
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -35,6 +36,9 @@ func (s *Server) createEscalationPolicy(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	p.ID = 0
+	if err := s.checkLevelTeams(r, 0, p.EscalationRules); err != nil {
+		return err
+	}
 	if err := s.store.CreatePolicy(r.Context(), &p); err != nil {
 		return err
 	}
@@ -66,6 +70,9 @@ func (s *Server) updateEscalationPolicy(w http.ResponseWriter, r *http.Request) 
 		return err
 	}
 	p.ID = id
+	if err := s.checkLevelTeams(r, id, p.EscalationRules); err != nil {
+		return err
+	}
 	if err := s.store.UpdatePolicy(r.Context(), &p); err != nil {
 		return err
 	}
@@ -126,9 +133,64 @@ func (s *Server) setEscalationPolicyLevel(w http.ResponseWriter, r *http.Request
 	if err := decodeJSON(r, &rule); err != nil {
 		return err
 	}
+	if err := s.checkLevelTeams(r, id, []escalation.Rule{rule}); err != nil {
+		return err
+	}
 	if err := s.store.SetPolicyLevel(r.Context(), id, level, &rule); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, rule)
 	return nil
+}
+
+// checkLevelTeams refuses, as if they did not exist, the teams on rules that the caller does
+// not see (PRIVATE teams it is not a member of), unless policy (0 for a new one) names them
+// already: a level pages a team's members, and its dry run lists them, so naming a hidden
+// team would reveal who is in it.
+func (s *Server) checkLevelTeams(r *http.Request, policy int64, rules []escalation.Rule) error {
+	caller := callerOf(r)
+	var before map[int64]bool // the teams policy's levels name now, read when first needed
+	for _, rule := range rules {
+		rule.Normalize()
+		for _, t := range rule.Teams {
+			_, err := s.store.Team(r.Context(), &caller, t.ID)
+			if !fault.Is(err, fault.NotFound) {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if before == nil {
+				if before, err = s.levelTeams(r.Context(), policy); err != nil {
+					return err
+				}
+			}
+			if !before[t.ID] {
+				return fault.Errorf("team %d does not exist", t.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// levelTeams returns the teams the levels of policy name: none for policy 0 or one that does
+// not exist.
+func (s *Server) levelTeams(ctx context.Context, policy int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if policy == 0 {
+		return out, nil
+	}
+	p, err := s.store.Policy(ctx, policy)
+	if fault.Is(err, fault.NotFound) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range p.EscalationRules {
+		for _, t := range l.Teams {
+			out[t.ID] = true
+		}
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -11,6 +12,7 @@ import (
 	ics "github.com/arran4/golang-ical"
 
 	"github.com/tocsinhq/tocsin/internal/schedule"
+	"github.com/tocsinhq/tocsin/internal/store"
 )
 
 // The window a calendar feed covers, around the time it is fetched.
@@ -146,19 +148,28 @@ func (s *Server) userICal(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		budget := maxShifts
-		for _, sw := range list {
-			p, err := sw.Compile()
+		// Each schedule is worked out up to maxShifts shifts (a feed too dense is cut, not
+		// refused), and the user's shifts of all of them are cut there too, earliest first.
+		type mine struct {
+			sw    *store.ScheduleWithOverrides
+			shift schedule.Shift
+		}
+		var all []mine
+		for i := range list {
+			p, err := list[i].Compile()
 			if err != nil {
 				return err
 			}
-			shifts, _ := p.ShiftsUpTo(from, until, budget) // a feed too dense is cut, not refused
-			budget -= len(shifts)
+			shifts, _ := p.ShiftsUpTo(from, until, maxShifts)
 			for _, sh := range shifts {
 				if sh.User.ID == id {
-					addShiftEvent(cal, sw.Schedule, sh, "On call: "+sw.Schedule.Name, name, now, from, until)
+					all = append(all, mine{&list[i], sh})
 				}
 			}
+		}
+		slices.SortStableFunc(all, func(a, b mine) int { return a.shift.Start.Compare(b.shift.Start) })
+		for _, m := range all[:min(len(all), maxShifts)] {
+			addShiftEvent(cal, m.sw.Schedule, m.shift, "On call: "+m.sw.Schedule.Name, name, now, from, until)
 		}
 	}
 	return writeCalendar(w, cal)

@@ -287,6 +287,11 @@ func TestTeams(t *testing.T) {
 				t.Fatalf("teams with bob = %+v", list)
 			}
 			ts.wantError(t, 400, "INVALID_INPUT", "GET", "/api/teams?members=bob", key, nil)
+			many := make([]string, 101)
+			for i := range many {
+				many[i] = fmt.Sprint(i + 1)
+			}
+			ts.wantError(t, 400, "INVALID_INPUT", "GET", "/api/teams?members="+strings.Join(many, ","), key, nil)
 		})
 
 		t.Run("Rejected", func(t *testing.T) {

@@ -32,26 +32,34 @@ func (l *boundedLimiter) take(key string, now time.Time) (bool, time.Duration) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.keys[key]
-	if !ok {
-		l.makeRoom(now)
-		lim = rate.NewLimiter(l.limit, l.burst)
-		l.keys[key] = lim
-	}
+	lim := l.bucket(key, now)
 	if lim.AllowN(now, 1) {
 		return true, 0
 	}
 	return false, l.until(lim, now)
 }
 
-// due says how long until key's bucket has a token, without taking one: 0 when it has one.
-func (l *boundedLimiter) due(key string, now time.Time) time.Duration {
+// reserve takes a token from key's bucket when it has one, and returns the reservation, which
+// CancelAt gives back. When it has none it takes nothing and says how long until it has.
+func (l *boundedLimiter) reserve(key string, now time.Time) (*rate.Reservation, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if lim, ok := l.keys[key]; ok {
-		return l.until(lim, now)
+	lim := l.bucket(key, now)
+	if wait := l.until(lim, now); wait > 0 {
+		return nil, wait
 	}
-	return 0
+	return lim.ReserveN(now, 1), 0
+}
+
+// bucket returns key's bucket, made full when key has none; l.mu must be held.
+func (l *boundedLimiter) bucket(key string, now time.Time) *rate.Limiter {
+	lim, ok := l.keys[key]
+	if !ok {
+		l.makeRoom(now)
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.keys[key] = lim
+	}
+	return lim
 }
 
 func (l *boundedLimiter) until(lim *rate.Limiter, now time.Time) time.Duration {

@@ -327,3 +327,21 @@ func TestSimulateHidesWebhookURLs(t *testing.T) {
 		}
 	})
 }
+
+// ilert's deprecated HEARTBEAT sources are refused when created; one stored before can still
+// be changed (switched off, say).
+func TestHeartbeatSourceType(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts, policy := rulesServer(t, dsn)
+		body := fmt.Sprintf(`{"name":"nightly","integrationType":"HEARTBEAT","escalationPolicy":{"id":%d}`, policy)
+		e := ts.wantError(t, 400, "INVALID_INPUT", "POST", "/api/alert-sources", ts.AdminKey, body+`}`)
+		if !strings.Contains(e.Message, "/api/heartbeat-monitors") {
+			t.Errorf("refusal %q does not point to heartbeat monitors", e.Message)
+		}
+		old := alert.Source{Name: "nightly", IntegrationType: "HEARTBEAT", PolicyID: policy}
+		if err := ts.DB.CreateSource(context.Background(), &old, nil); err != nil {
+			t.Fatal(err)
+		}
+		ts.must(t, 200, "PUT", fmt.Sprintf("/api/alert-sources/%d", old.ID), ts.AdminKey, body+`,"active":false}`)
+	})
+}

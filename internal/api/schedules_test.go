@@ -466,10 +466,10 @@ func TestICalFeeds(t *testing.T) {
 		if !strings.HasPrefix(mine.URL, ts.URL+fmt.Sprintf("/api/users/%d/ical?token=", ann.ID)) {
 			t.Fatalf("current user's ical-url: %s", mine.URL)
 		}
-		want = []string{
+		want = []string{ // in time order, across schedules
 			"On call: ops 02-26T08:00→03-25T08:00",
-			"On call: ops 04-22T07:00→05-20T07:00",
 			"On call: launch 03-20T00:00→03-21T00:00",
+			"On call: ops 04-22T07:00→05-20T07:00",
 		}
 		if got := feedEvents(t, fetchFeed(t, ts, mine.URL)); !slices.Equal(got, want) {
 			t.Errorf("user feed:\n got  %v\n want %v", got, want)

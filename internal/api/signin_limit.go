@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/tocsinhq/tocsin/internal/fault"
 )
 
@@ -48,33 +50,39 @@ func newSignInLimits() *signInLimits {
 	}
 }
 
-// begin takes a check slot for a sign-in to login from client, or says why not. A sign-in that
-// begins must end.
-func (l *signInLimits) begin(ctx context.Context, client, login string) error {
+// begin takes a check slot for a sign-in to login from client, or says why not. It also takes
+// the login's token for a failure up front, so that sign-ins running at once cannot all pass
+// on one token; end gives it back when the password was right. A sign-in that begins must end
+// with what begin returned.
+func (l *signInLimits) begin(ctx context.Context, client, login string) (*rate.Reservation, error) {
 	now := l.now()
 	if ok, wait := l.clients.take(client, now); !ok {
-		return refuse(fault.RateLimited, wait, "too many sign-ins from this address")
+		return nil, refuse(fault.RateLimited, wait, "too many sign-ins from this address")
 	}
-	if wait := l.logins.due(login, now); wait > 0 {
-		return refuse(fault.RateLimited, wait, "too many failed sign-ins for this login")
+	failure, wait := l.logins.reserve(login, now)
+	if wait > 0 {
+		return nil, refuse(fault.RateLimited, wait, "too many failed sign-ins for this login")
 	}
 	t := time.NewTimer(l.wait)
 	defer t.Stop()
 	select {
 	case l.slots <- struct{}{}:
-		return nil
+		return failure, nil
 	case <-t.C:
-		return refuse(fault.Unavailable, time.Second, "too many sign-ins at once")
+		failure.CancelAt(l.now())
+		return nil, refuse(fault.Unavailable, time.Second, "too many sign-ins at once")
 	case <-ctx.Done():
-		return ctx.Err()
+		failure.CancelAt(l.now())
+		return nil, ctx.Err()
 	}
 }
 
-// end frees the slot of a sign-in and counts it against its login if the password was wrong.
-func (l *signInLimits) end(login string, failed bool) {
+// end frees the slot of a sign-in, and gives its login's token back unless the password was
+// wrong.
+func (l *signInLimits) end(failure *rate.Reservation, failed bool) {
 	<-l.slots
-	if failed {
-		l.logins.take(login, l.now())
+	if !failed {
+		failure.CancelAt(l.now())
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
+	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/store/storetest"
 )
 
@@ -139,6 +140,29 @@ func TestSignInLimitPerLogin(t *testing.T) {
 	wantSignIn(t, srv, next(), "ada@example.com", adaPassword, 429, "RATE_LIMITED")
 	now = now.Add(time.Second)
 	wantSignIn(t, srv, next(), "ada@example.com", adaPassword, 200, "")
+}
+
+// Sign-ins to one login running at once each take a failure's token before their check, so
+// they cannot all pass on the one token left.
+func TestSignInLimitPerLoginAtOnce(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	l := testLimits(&now, 100, 1)
+	first, err := l.begin(context.Background(), "192.0.2.1", "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.begin(context.Background(), "192.0.2.2", "ada@example.com"); !fault.Is(err, fault.RateLimited) {
+		t.Fatalf("a second sign-in while the first is checked: %v, want RATE_LIMITED", err)
+	}
+	l.end(first, false) // the right password: the token comes back
+	second, err := l.begin(context.Background(), "192.0.2.3", "ada@example.com")
+	if err != nil {
+		t.Fatalf("after a right password: %v", err)
+	}
+	l.end(second, true) // a wrong one: the token is spent
+	if _, err := l.begin(context.Background(), "192.0.2.4", "ada@example.com"); !fault.Is(err, fault.RateLimited) {
+		t.Fatalf("after a failure: %v, want RATE_LIMITED", err)
+	}
 }
 
 func TestSignInLimitBounded(t *testing.T) {

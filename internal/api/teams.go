@@ -2,14 +2,12 @@ package api
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
-	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/store"
 )
 
-// Every team handler acts on behalf of the caller (the store's …As methods), which applies
+// Every team handler acts on behalf of the caller (the store's methods take it), which applies
 // the rules of PRIVATE teams and team roles in one place, inside the store's transaction
 // (see store.manageTeam and store.seenBy): a PRIVATE team is seen by its members and account
 // ADMINs only, and a team is changed only by an account ADMIN or one of its members with the
@@ -55,13 +53,9 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var members []int64
-	for _, v := range r.URL.Query()["members"] {
-		id, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || id <= 0 {
-			return fault.Errorf("members %q is not a valid user id", v)
-		}
-		members = append(members, id)
+	members, err := idsParam(r, "members")
+	if err != nil {
+		return err
 	}
 	list, err := s.store.ListTeams(r.Context(), new(callerOf(r)), store.Page{Start: start, Max: limit}, members)
 	if err != nil {

@@ -386,3 +386,29 @@ func TestLastTeamAdmin(t *testing.T) {
 		})
 	})
 }
+
+// A level may name a PRIVATE team only if the caller sees it, or the policy names it already:
+// otherwise the team's members would show in the level's dry run and pages.
+func TestPrivateTeamOnLevels(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, dsn string) {
+		ts := newTestServer(t, dsn)
+		c := newTeamCast(t, ts)
+		hidden := c.team(t, "red team", "PRIVATE")
+		level := func(timeout int) string {
+			return fmt.Sprintf(`{"name":"p","escalationRules":[{"escalationTimeout":%d,"teams":[{"id":%d}]}]}`, timeout, hidden.ID)
+		}
+		e := ts.wantError(t, 400, "INVALID_INPUT", "POST", "/api/escalation-policies", c.key(c.outsider), level(5))
+		if !strings.Contains(e.Message, "does not exist") {
+			t.Errorf("outsider naming the private team: %q", e.Message)
+		}
+		ts.wantError(t, 400, "INVALID_INPUT", "POST", "/api/escalation-policies", c.key(c.outsider),
+			fmt.Sprintf(`{"name":"p","escalationRules":[{"escalationTimeout":5,"team":{"id":%d}}]}`, hidden.ID)) // the singular form too
+		p := decodeAs[struct{ ID int64 }](t, ts.must(t, 201, "POST", "/api/escalation-policies", c.key(c.member), level(5)))
+		// Named already: the outsider may still change the policy around it.
+		path := fmt.Sprintf("/api/escalation-policies/%d", p.ID)
+		ts.must(t, 200, "PUT", path, c.key(c.outsider), level(10))
+		ts.must(t, 200, "PUT", path+"/levels/0", c.key(c.outsider), fmt.Sprintf(`{"escalationTimeout":15,"teams":[{"id":%d}]}`, hidden.ID))
+		other := c.team(t, "blue team", "PRIVATE")
+		ts.wantError(t, 400, "INVALID_INPUT", "PUT", path+"/levels/0", c.key(c.outsider), fmt.Sprintf(`{"escalationTimeout":15,"teams":[{"id":%d}]}`, other.ID))
+	})
+}

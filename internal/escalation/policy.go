@@ -5,7 +5,6 @@ package escalation
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -68,17 +67,19 @@ func (p *Policy) Normalize() {
 	}
 }
 
-// Normalize folds the deprecated singular targets into the lists, unless the list already
-// names them (a level read back, which carries both forms, and sent again).
+// Normalize folds the deprecated singular targets into the lists. A singular counts only
+// when its list is empty: ilert's clients send one form or the other, and a level read back
+// carries both (see MarshalJSON), so that a client who edits the list and sends the level
+// back must not see the first entry it removed come back.
 func (r *Rule) Normalize() {
-	if r.User != nil && r.User.ID != 0 && !slices.ContainsFunc(r.Users, func(u auth.Ref) bool { return u.ID == r.User.ID }) {
-		r.Users = append(r.Users, *r.User)
+	if r.User != nil && r.User.ID != 0 && len(r.Users) == 0 {
+		r.Users = []auth.Ref{*r.User}
 	}
-	if r.Schedule != nil && r.Schedule.ID != 0 && !slices.ContainsFunc(r.Schedules, func(s ScheduleRef) bool { return s.ID == r.Schedule.ID }) {
-		r.Schedules = append(r.Schedules, *r.Schedule)
+	if r.Schedule != nil && r.Schedule.ID != 0 && len(r.Schedules) == 0 {
+		r.Schedules = []ScheduleRef{*r.Schedule}
 	}
-	if r.Team != nil && r.Team.ID != 0 && !slices.ContainsFunc(r.Teams, func(t auth.TeamRef) bool { return t.ID == r.Team.ID }) {
-		r.Teams = append(r.Teams, *r.Team)
+	if r.Team != nil && r.Team.ID != 0 && len(r.Teams) == 0 {
+		r.Teams = []auth.TeamRef{*r.Team}
 	}
 	r.User, r.Schedule, r.Team = nil, nil, nil
 	if r.Users == nil {

@@ -1,6 +1,7 @@
 package escalation_test
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/tocsinhq/tocsin/internal/auth"
@@ -50,5 +51,30 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want an Invalid error", err)
 			}
 		})
+	}
+}
+
+// A level read back carries user, schedule and team as the first of each list; a client that
+// edits the lists and sends the level back gets the lists it sent, not the first entry it
+// removed back again.
+func TestLevelReadBackAndEdited(t *testing.T) {
+	sent := escalation.Rule{EscalationTimeout: 5, Users: []auth.Ref{{ID: 1}, {ID: 2}}, Schedules: []escalation.ScheduleRef{{ID: 7}}}
+	body, err := json.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read escalation.Rule
+	if err := json.Unmarshal(body, &read); err != nil {
+		t.Fatal(err)
+	}
+	if read.User == nil || read.User.ID != 1 || read.Schedule == nil || read.Schedule.ID != 7 || read.Team != nil {
+		t.Fatalf("read back %s: want user 1 and schedule 7 as the singular fields", body)
+	}
+	read.Users = read.Users[1:] // remove user 1
+	read.Schedules = nil        // and the schedule
+	read.Teams = []auth.TeamRef{{ID: 3}}
+	read.Normalize()
+	if len(read.Users) != 1 || read.Users[0].ID != 2 || len(read.Schedules) != 1 || read.User != nil {
+		t.Fatalf("edited level normalized to %+v: want users [2], and schedule 7 from the singular (its list is empty)", read)
 	}
 }
