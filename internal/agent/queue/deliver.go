@@ -144,9 +144,10 @@ func (q *Queue) partitions(ctx context.Context) ([]partition, error) {
 	return out, rows.Err()
 }
 
-// deliver sends the next batch of partition p, in order, until one item must wait. Items
-// delivered or dropped are deleted together at the end (so a crash mid-batch sends them
-// again: delivery is at least once), with the retry state of the new head.
+// deliver sends the next batch of partition p, in order, until one item must wait. Each item
+// delivered or dropped is deleted at once, before the next is sent, so that an agent killed
+// mid-batch sends at most that one item again (delivery is at least once); a failure for now
+// records the retry state of the new head.
 func (q *Queue) deliver(ctx, hctx context.Context, p partition, h Handler) {
 	items, err := q.batch(ctx, p)
 	if err != nil {
@@ -156,19 +157,19 @@ func (q *Queue) deliver(ctx, hctx context.Context, p partition, h Handler) {
 		}
 		return
 	}
+	if len(items) == 0 { // none should be: settle forgets it, so that Run does not come back to it
+		q.record(ctx, p, 0, 0, time.Time{}, "")
+		return
+	}
 	attempts := p.attempts
-	var lastGone int64 // the last item delivered or dropped; those before it went too
-	var gone int64
-	var nextAt time.Time
-	var lastErr string
 	for _, it := range items {
 		if ctx.Err() != nil {
-			break
+			return
 		}
 		it.Attempts = attempts
 		err := q.handle(hctx, h, it)
 		if err != nil && hctx.Err() != nil {
-			break // cut short by the shutdown: not an attempt
+			return // cut short by the shutdown: not an attempt
 		}
 		if err == nil {
 			q.count(it.Kind, Delivered)
@@ -184,34 +185,59 @@ func (q *Queue) deliver(ctx, hctx context.Context, p partition, h Handler) {
 		} else {
 			attempts++
 			wait := q.backoff(attempts, err)
-			nextAt, lastErr = q.opts.Now().Add(wait), err.Error()
 			q.count(it.Kind, Retried)
 			q.opts.Log.Warn("queue: delivery failed; will retry", "kind", it.Kind, "key", redact(it.Key),
 				"item", it.ID, "attempt", attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
-			break
+			q.record(ctx, p, 0, attempts, q.opts.Now().Add(wait), err.Error())
+			return
 		}
-		lastGone, gone, attempts = it.ID, gone+1, 0
+		if !q.gone(ctx, p, it, attempts) {
+			return
+		}
+		q.depth.Add(-1)
+		attempts = 0
 	}
-	if lastGone == 0 && nextAt.IsZero() && len(items) > 0 {
-		return // nothing happened (shutdown)
+	// The batch is done: forget the partition if it is empty now.
+	q.record(ctx, p, 0, 0, time.Time{}, "")
+}
+
+// gone deletes a delivered or dropped item. An item that took several attempts also resets
+// the retry state of its partition; others are deleted alone, by one statement that costs no
+// fsync (see Open), so that recording each delivery at once stays cheap.
+func (q *Queue) gone(ctx context.Context, p partition, it Item, attempts int) bool {
+	if attempts > 0 {
+		return q.record(ctx, p, it.ID, 0, time.Time{}, "")
 	}
-	// An empty partition (none should be) is forgotten by settle, so Run does not come back to it.
-	// The deliveries happened: when recording them fails (a full disk, say), only the recording
-	// is tried again, so that the server does not get the items again and again, and the retry
-	// state is not lost. Should the agent stop first, the next start sends them again.
+	return q.retry(ctx, p, func() error {
+		_, err := q.deleteItem.ExecContext(context.WithoutCancel(ctx), it.ID)
+		return err
+	})
+}
+
+// record settles what happened to partition p (see settle), trying again until it is written
+// or ctx ends, and reports whether it was written.
+func (q *Queue) record(ctx context.Context, p partition, gone int64, attempts int, nextAt time.Time, lastErr string) bool {
+	return q.retry(ctx, p, func() error { return q.settle(p, gone, attempts, nextAt, lastErr) })
+}
+
+// retry runs write, which records deliveries of partition p, until it succeeds or ctx ends,
+// and reports whether it succeeded. The deliveries happened: when recording them fails (a full
+// disk, say), only the recording is tried again, so that the server does not get the items
+// again and again and the retry state is not lost. Should the agent stop first, the next
+// start sends them again.
+func (q *Queue) retry(ctx context.Context, p partition, write func() error) bool {
 	for n := 1; ; n++ {
-		err := q.settle(p, lastGone, attempts, nextAt, lastErr)
+		err := write()
 		if err == nil {
-			break
+			return true
 		}
 		wait := client.RetryWait(q.opts.MinBackoff, q.opts.MaxBackoff, n)
 		q.opts.Log.Error("queue: could not record deliveries; trying again", "kind", p.kind, "key", redact(p.key),
 			"attempt", n, "retry_in", wait.Round(time.Millisecond), "err", err)
 		if !sleep(ctx, wait) {
-			return
+			return false
 		}
 	}
-	q.depth.Add(-gone)
 }
 
 // handle runs h; an item of a kind without handler is dropped.
@@ -249,7 +275,7 @@ func (q *Queue) batch(ctx context.Context, p partition) ([]Item, error) {
 func (q *Queue) settle(p partition, lastGone int64, attempts int, nextAt time.Time, lastErr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := q.w.BeginTx(ctx, nil)
+	tx, err := q.done.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -151,6 +151,9 @@ type Queue struct {
 	w      *sql.DB // one connection: the queue's own writes and reads, in the order they come
 	r      *sql.DB // read-only, for Stats while a write is in progress
 	shared *sql.DB // for other packages' tables in the same file; see DB
+	done   *sql.DB // records deliveries (settle), with synchronous(NORMAL)
+
+	deleteItem *sql.Stmt // on done: deletes one delivered item
 
 	pushes     chan *pushReq
 	mu         sync.RWMutex // guards closed, and sends on pushes against close(pushes)
@@ -199,8 +202,8 @@ func Open(ctx context.Context, path string, o Options) (*Queue, error) {
 	}
 	// busy_timeout first, so the other pragmas wait for a lock instead of failing.
 	// synchronous(FULL): an acknowledged item survives a power cut, not only a crash.
-	base := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
+	file := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	base := file + "&_pragma=synchronous(FULL)"
 	q := &Queue{opts: o, pushes: make(chan *pushReq, 1024), writerDone: make(chan struct{}),
 		wake: make(chan struct{}, 1), tally: map[Tally]uint64{}}
 	var err error
@@ -216,9 +219,19 @@ func Open(ctx context.Context, path string, o Options) (*Queue, error) {
 		q.r.Close()
 		return nil, fmt.Errorf("queue: open %s: %w", path, err)
 	}
+	// synchronous(NORMAL) for recording deliveries, one at a time: a commit survives the
+	// agent's crash at no fsync's cost; a power cut may undo the last few, which are then
+	// sent again, as at-least-once allows. In WAL the next FULL commit syncs them too.
+	if q.done, err = openPool(ctx, file+"&_pragma=synchronous(NORMAL)&_txlock=immediate", 1); err != nil {
+		q.closeDBs()
+		return nil, fmt.Errorf("queue: open %s: %w", path, err)
+	}
 	var n int64
 	if _, err = q.w.ExecContext(ctx, schema); err == nil {
 		err = q.w.QueryRowContext(ctx, `SELECT COUNT(*) FROM queue_items`).Scan(&n)
+	}
+	if err == nil {
+		q.deleteItem, err = q.done.PrepareContext(ctx, `DELETE FROM queue_items WHERE id = ?`)
 	}
 	if err != nil {
 		q.closeDBs()
@@ -265,7 +278,11 @@ func (q *Queue) Close() error {
 }
 
 func (q *Queue) closeDBs() error {
-	return errors.Join(q.w.Close(), q.r.Close(), q.shared.Close())
+	errs := []error{q.w.Close(), q.r.Close(), q.shared.Close()}
+	if q.done != nil {
+		errs = append(errs, q.done.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Append buffers entries, in order: an event behind the earlier events of its integration

@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -648,5 +649,40 @@ func TestFairness(t *testing.T) {
 		if key := fmt.Sprintf("k%d", k); n[key] < per/4 {
 			t.Errorf("when the first key was done, %s had %d deliveries of %d (all: %v)", key, n[key], per, n)
 		}
+	}
+}
+
+// Each delivered item is deleted before the next is sent: an agent killed while it sends the
+// 10th item of a batch has only that one to send again, not the nine before it. The file is
+// read from outside while the 10th delivery hangs, as a restart after a kill -9 would read it.
+func TestDeliveredItemsAreGoneAtOnce(t *testing.T) {
+	path := tempFile(t)
+	q := mustOpen(t, path, queue.Options{Grace: 5 * time.Second, BatchSize: 50})
+	for i := range 20 {
+		pushEvent(t, q, "k", fmt.Sprint(i))
+	}
+	tenth, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	h := func(ctx context.Context, it queue.Item) error {
+		if calls.Add(1) == 10 {
+			close(tenth)
+			<-release
+		}
+		return nil
+	}
+	run(t, q, map[string]queue.Handler{queue.KindEvent: h})
+	<-tenth
+	defer close(release)
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var left int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM queue_items`).Scan(&left); err != nil {
+		t.Fatal(err)
+	}
+	if left != 11 {
+		t.Fatalf("%d items on disk while the 10th is sent, want 11 (the 10th and the ten after it)", left)
 	}
 }
