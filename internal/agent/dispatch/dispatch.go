@@ -29,6 +29,10 @@ const (
 	Unmappable = "unmappable" // it can never become an event, a ping or a policy update
 	Rejected   = "rejected"   // the server refused it for good (400, 404: unknown key, user, policy)
 	Retry      = "retry"      // it failed for now (server down, 429, 5xx, buffer error): not acknowledged
+	// Missed: with the buffer on, a ping the server could not take now. It is acknowledged,
+	// not tried again: a late ping says nothing about now, and holding it back would hold
+	// back every message behind it.
+	Missed = "missed"
 )
 
 // maxAlertKey is the longest alert key the Events API takes.
@@ -209,6 +213,8 @@ func (d *Dispatcher) finish(ctx context.Context, s step) bool {
 		log.WarnContext(ctx, "a message was skipped: it cannot be mapped", "err", s.err)
 	case Rejected:
 		log.WarnContext(ctx, "a message was skipped: the server refused it", "err", s.err)
+	case Missed:
+		log.WarnContext(ctx, "a heartbeat was missed: the server could not take it now, and a late ping says nothing", "err", s.err)
 	case Retry:
 		if ctx.Err() == nil {
 			log.WarnContext(ctx, "a message failed and will come again", "err", s.err)
@@ -238,7 +244,13 @@ func (d *Dispatcher) prepare(ctx context.Context, m consumer.Message, stableID s
 			return s
 		}
 		// Never buffered: a ping later than now says nothing about now.
-		s.send = func() (string, error) { return sent(d.cfg.Client.Ping(ctx, key), client.Retryable) }
+		s.send = func() (string, error) {
+			outcome, err := sent(d.cfg.Client.Ping(ctx, key), client.Retryable)
+			if outcome == Retry && d.cfg.Buffer != nil {
+				outcome = Missed
+			}
+			return outcome, err
+		}
 	case mapping.KindEvent:
 		ev, err := d.cfg.Events.Event(m)
 		if outcome, ok := mapped(err); !ok {

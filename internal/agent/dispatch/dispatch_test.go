@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -59,6 +60,44 @@ func TestHandle(t *testing.T) {
 			}
 			if got := agenttest.Counter(t, reg, "tocsin_agent_consumer_messages_total", map[string]string{"outcome": tc.outcome}); got != before+1 {
 				t.Errorf("%s counted %v times, want %v", tc.outcome, got, before+1)
+			}
+		})
+	}
+}
+
+// With the buffer on, a ping the server cannot take now is acknowledged as missed, not tried
+// again: held back, it would hold back every message behind it (MQTT sends it first again),
+// and a late ping says nothing about now. Without the buffer it is not acknowledged.
+func TestHeartbeatDuringAnOutage(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // connections are refused: the server is down
+	for _, tc := range []struct {
+		name     string
+		buffered bool
+		outcome  string
+		done     bool
+	}{
+		{"Buffered", true, dispatch.Missed, true},
+		{"Unbuffered", false, dispatch.Retry, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			d, err := dispatch.New(dispatch.Config{Source: "mqtt", Topics: topics, Events: mapping.Options{EventKey: key},
+				Client: client.New(down.URL, ""), Buffered: tc.buffered, Buffer: &agenttest.Buffer{}}, reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hb := consumer.Message{Source: "mqtt", Topic: "hbt", Payload: []byte(`{"integrationKey": "il1hbt1"}`)}
+			ev := consumer.Message{Source: "mqtt", Topic: "events", Payload: []byte(`{"summary": "after the ping"}`)}
+			want := 0
+			if tc.done {
+				want = 2 // the ping, and the event behind it, buffered
+			}
+			if done := d.HandleAll(context.Background(), []consumer.Message{hb, ev}, nil, nil); done != want {
+				t.Errorf("%d done, want %d", done, want)
+			}
+			if got := agenttest.Counter(t, reg, "tocsin_agent_consumer_messages_total", map[string]string{"outcome": tc.outcome}); got != 1 {
+				t.Errorf("%s counted %v times, want 1", tc.outcome, got)
 			}
 		})
 	}
