@@ -92,9 +92,9 @@ type Client struct {
 }
 
 // New returns a client of the server at baseURL ("http://127.0.0.1:8080"). apiKey is needed
-// only for escalation-policy sync; a leading "Bearer " is removed.
+// only for escalation-policy sync; a leading "Bearer " (in any case) is removed.
 func New(baseURL, apiKey string) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), apiKey: strings.TrimSpace(strings.TrimPrefix(apiKey, "Bearer ")),
+	return &Client{base: strings.TrimRight(baseURL, "/"), apiKey: bearerless(apiKey),
 		http: &http.Client{Timeout: 15 * time.Second}}
 }
 
@@ -221,12 +221,16 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, auth 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL holds the path as it is; it is said below with keys shortened
+		}
+		return nil, fmt.Errorf("client: %s %s: %w", method, shownPath(path), err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("client: %s %s: read the answer: %w", method, path, err)
+		return nil, fmt.Errorf("client: %s %s: read the answer: %w", method, shownPath(path), err)
 	}
 	if resp.StatusCode != want {
 		se := &StatusError{Status: resp.StatusCode, Body: clip(b)}
@@ -234,6 +238,34 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, auth 
 		return nil, se
 	}
 	return b, nil
+}
+
+// bearerless returns an API key without the "Bearer " a user may have copied with it.
+func bearerless(apiKey string) string {
+	k := strings.TrimSpace(apiKey)
+	if len(k) > 7 && strings.EqualFold(k[:7], "bearer ") {
+		k = strings.TrimSpace(k[7:])
+	}
+	return k
+}
+
+// shownPath is path for logs and errors: a ping's key, which is all a ping needs, shortened.
+func shownPath(path string) string {
+	for _, prefix := range []string{"/api/pings/", "/api/heartbeats/"} {
+		if key, ok := strings.CutPrefix(path, prefix); ok {
+			return prefix + Redact(key)
+		}
+	}
+	return path
+}
+
+// Redact shortens a key (an integration or heartbeat key) for logs: enough to tell them
+// apart, not enough to send events or pings with.
+func Redact(key string) string {
+	if len(key) <= 6 {
+		return key
+	}
+	return key[:6] + "…"
 }
 
 // maxRetryAfter caps the wait a server's Retry-After asks for: a longer one (a mistake, or a

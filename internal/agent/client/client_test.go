@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,39 @@ func TestRetryAfter(t *testing.T) {
 		}
 		if se.RetryAfter < tc.min || se.RetryAfter > tc.max {
 			t.Errorf("Retry-After %q: %s, want between %s and %s", tc.header, se.RetryAfter, tc.min, tc.max)
+		}
+	}
+}
+
+// A ping's key is all a ping needs: errors, which are logged, show it shortened.
+func TestPingErrorsHideTheKey(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	const key = "hbk_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+	for _, k := range []string{key, "il1hbt" + key} {
+		err := client.New(down.URL, "").Ping(context.Background(), k)
+		if err == nil || strings.Contains(err.Error(), k[8:]) || !client.Retryable(err) {
+			t.Errorf("ping to a server that is down: %v; want a retryable error without the key", err)
+		}
+	}
+}
+
+// An API key copied with its "Bearer " (in any case) is sent once with the scheme.
+func TestBearerPrefix(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.Write([]byte(`{"id": 7}`))
+	}))
+	defer srv.Close()
+	for _, k := range []string{"secret", "Bearer secret", "bearer secret", " BEARER  secret "} {
+		if _, err := client.New(srv.URL, k).UserIDByEmail(context.Background(), "a@b.c"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range got {
+		if h != "Bearer secret" {
+			t.Errorf("Authorization %q, want \"Bearer secret\"", h)
 		}
 	}
 }

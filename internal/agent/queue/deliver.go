@@ -152,7 +152,7 @@ func (q *Queue) deliver(ctx, hctx context.Context, p partition, h Handler) {
 	items, err := q.batch(ctx, p)
 	if err != nil {
 		if ctx.Err() == nil {
-			q.opts.Log.Error("queue: read items", "kind", p.kind, "key", redact(p.key), "err", err)
+			q.opts.Log.Error("queue: read items", "kind", p.kind, "key", client.Redact(p.key), "err", err)
 			q.pause(ctx)
 		}
 		return
@@ -173,20 +173,20 @@ func (q *Queue) deliver(ctx, hctx context.Context, p partition, h Handler) {
 		}
 		if err == nil {
 			q.count(it.Kind, Delivered)
-			q.opts.Log.Debug("queue: delivered", "kind", it.Kind, "key", redact(it.Key), "item", it.ID)
+			q.opts.Log.Debug("queue: delivered", "kind", it.Kind, "key", client.Redact(it.Key), "item", it.ID)
 		} else if !retryable(err) {
 			q.count(it.Kind, Rejected)
 			q.opts.Log.Warn("queue: dropped an item the server refused; it will not be retried",
-				"kind", it.Kind, "key", redact(it.Key), "item", it.ID, "attempt", attempts+1, "err", err)
+				"kind", it.Kind, "key", client.Redact(it.Key), "item", it.ID, "attempt", attempts+1, "err", err)
 		} else if attempts+1 >= q.opts.MaxRetries && q.opts.MaxRetries > 0 {
 			q.count(it.Kind, MaxRetries)
 			q.opts.Log.Warn("queue: dropped an item after the maximum number of attempts",
-				"kind", it.Kind, "key", redact(it.Key), "item", it.ID, "attempts", attempts+1, "err", err)
+				"kind", it.Kind, "key", client.Redact(it.Key), "item", it.ID, "attempts", attempts+1, "err", err)
 		} else {
 			attempts++
 			wait := q.backoff(attempts, err)
 			q.count(it.Kind, Retried)
-			q.opts.Log.Warn("queue: delivery failed; will retry", "kind", it.Kind, "key", redact(it.Key),
+			q.opts.Log.Warn("queue: delivery failed; will retry", "kind", it.Kind, "key", client.Redact(it.Key),
 				"item", it.ID, "attempt", attempts, "retry_in", wait.Round(time.Millisecond), "err", err)
 			q.record(ctx, p, 0, attempts, q.opts.Now().Add(wait), err.Error())
 			return
@@ -232,7 +232,7 @@ func (q *Queue) retry(ctx context.Context, p partition, write func() error) bool
 			return true
 		}
 		wait := client.RetryWait(q.opts.MinBackoff, q.opts.MaxBackoff, n)
-		q.opts.Log.Error("queue: could not record deliveries; trying again", "kind", p.kind, "key", redact(p.key),
+		q.opts.Log.Error("queue: could not record deliveries; trying again", "kind", p.kind, "key", client.Redact(p.key),
 			"attempt", n, "retry_in", wait.Round(time.Millisecond), "err", err)
 		if !sleep(ctx, wait) {
 			return false
@@ -326,13 +326,4 @@ func (q *Queue) backoff(attempts int, err error) time.Duration {
 		d = se.RetryAfter
 	}
 	return d
-}
-
-// redact shortens an integration key for the logs: enough to tell sources apart, not enough
-// to send events with.
-func redact(key string) string {
-	if len(key) <= 6 {
-		return key
-	}
-	return key[:6] + "…"
 }
