@@ -260,12 +260,16 @@ func shownPath(path string) string {
 }
 
 // Redact shortens a key (an integration or heartbeat key) for logs: enough to tell them
-// apart, not enough to send events or pings with.
+// apart (its first six characters, which for ilert's keys are a type prefix like il1hbt, and
+// its last four), not enough to send events or pings with.
 func Redact(key string) string {
-	if len(key) <= 6 {
+	switch {
+	case len(key) <= 6:
 		return key
+	case len(key) < 20:
+		return key[:6] + "…"
 	}
-	return key[:6] + "…"
+	return key[:6] + "…" + key[len(key)-4:]
 }
 
 // maxRetryAfter caps the wait a server's Retry-After asks for: a longer one (a mistake, or a

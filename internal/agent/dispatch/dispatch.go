@@ -246,8 +246,8 @@ func (d *Dispatcher) prepare(ctx context.Context, m consumer.Message, stableID s
 		// Never buffered: a ping later than now says nothing about now.
 		s.send = func() (string, error) {
 			outcome, err := sent(d.cfg.Client.Ping(ctx, key), client.Retryable)
-			if outcome == Retry && d.cfg.Buffer != nil {
-				outcome = Missed
+			if outcome == Retry && d.cfg.Buffer != nil && ctx.Err() == nil {
+				outcome = Missed // but a ping cut short by the agent's own shutdown comes again
 			}
 			return outcome, err
 		}

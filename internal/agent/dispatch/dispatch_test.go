@@ -103,6 +103,26 @@ func TestHeartbeatDuringAnOutage(t *testing.T) {
 	}
 }
 
+// A ping cut short by the agent's own shutdown is not missed: it comes again after the restart.
+func TestHeartbeatAtShutdown(t *testing.T) {
+	srv := agenttest.NewServer(t)
+	reg := prometheus.NewRegistry()
+	d, err := dispatch.New(dispatch.Config{Source: "mqtt", Topics: topics, Events: mapping.Options{EventKey: key},
+		Client: client.New(srv.URL, ""), Buffered: true, Buffer: &agenttest.Buffer{}}, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	hb := consumer.Message{Source: "mqtt", Topic: "hbt", Payload: []byte(`{"integrationKey": "il1hbt1"}`)}
+	if done := d.HandleAll(ctx, []consumer.Message{hb}, nil, nil); done != 0 {
+		t.Errorf("%d done at shutdown, want 0", done)
+	}
+	if got := agenttest.Counter(t, reg, "tocsin_agent_consumer_messages_total", map[string]string{"outcome": dispatch.Missed}); got != 0 {
+		t.Errorf("missed counted %v times, want 0", got)
+	}
+}
+
 // TestSharedRegistry: the MQTT and the Kafka consumer register their counters in the agent's
 // one registry.
 func TestSharedRegistry(t *testing.T) {
