@@ -26,7 +26,7 @@ const (
 	loginKeyMax   = 256 // bytes of a login the failure limiter keeps, so long logins cannot fill memory
 )
 
-// signIns limits the Basic sign-ins of the process, as passwordChecks did before it.
+// signIns limits the Basic sign-ins of the process.
 var signIns = newSignInLimits()
 
 // signInLimits turns a sign-in away before its password is checked when its client address
