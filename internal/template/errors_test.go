@@ -74,6 +74,9 @@ func TestParseErrors(t *testing.T) {
 		{"ErrInvalidRegex", `{{ a.extractRegex("(") }}`, 1, 19, "invalid regular expression in extractRegex: missing closing )"},
 		{"ErrInvalidRegexGroups", "x\n  {{ a.extractRegexGroups('[z-a]') }}", 2, 27, "invalid regular expression in extractRegexGroups"},
 		{"ErrRegexBackreference", `{{ a.extractRegex("(a)\1") }}`, 1, 19, "invalid regular expression"},
+		{"ErrRegexTooComplex", `{{ a.extractRegex("x{1000}") }}`, 1, 19, "regular expression in extractRegex is too complex: it compiles to more than 1000 instructions"},
+		{"ErrRegexesTooComplexInAll", regexCalls(11), 1, 10*31 + 19, "the regular expressions of this template are too complex: together they compile to more than 10000 instructions"},
+		{"ErrTemplateTooLong", strings.Repeat("x", 70000), 1, 65537, "the template is too long: 70000 bytes, at most 65536 (64 KiB) are allowed"},
 		{"ErrCloseWithoutOpen", "a {{/x}}", 1, 3, "{{/x}} closes a section that was never opened"},
 		{"ErrMismatchedClose", "{{#a}}\n  {{#b}}\n  {{/a}}\n{{/b}}", 3, 3, "{{/a}} does not match the open section {{#b}} at line 2, column 3"},
 		{"ErrUnclosedSection", "x {{#checks}}\n{{name}}\n", 1, 3, "section {{#checks}} is never closed: add {{/checks}}"},
@@ -103,6 +106,15 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// regexCalls is n calls of 31 bytes with different expressions of 993 instructions each.
+func regexCalls(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{{ t.extractRegex("x{%d}y") }}`, 990-i)
+	}
+	return b.String()
+}
+
 func TestParseAccepts(t *testing.T) {
 	for _, text := range []string{
 		"{{a}}",
@@ -118,6 +130,9 @@ func TestParseAccepts(t *testing.T) {
 		"{{#a.b[0]}}{{/a.b[0]}}",
 		"{{#.}}{{.}}{{/.}}",
 		"{{ lowerCase }}", // a key, not a function
+		`{{ a.extractRegex("x{997}y") }}`,
+		regexCalls(10),
+		strings.Repeat("x", 64<<10),
 	} {
 		if _, err := template.Parse(text); err != nil {
 			t.Errorf("Parse(%q): %v", text, err)

@@ -20,12 +20,14 @@ const (
 
 // function is one ITL function. Parse has checked the arguments against params, so apply may
 // rely on their number and kinds. apply gets the value the variable names (nil when it is
-// missing) and returns the text to render.
+// missing) and returns the text to render. It pays for the work it does from m before doing
+// it, returning nothing when m runs out, and returns what is left of m. (m is passed by value
+// so that a render's meter stays on its stack.)
 type function struct {
 	name   string
 	params []paramKind
 	min    int // how many of params are required
-	apply  func(v any, c *call) string
+	apply  func(v any, c *call, m meter) (string, meter)
 }
 
 func (f *function) arity() string {
@@ -48,22 +50,48 @@ var functions = buildFunctions()
 
 func buildFunctions() map[string]*function {
 	fs := map[string]*function{}
-	add := func(name string, min int, params []paramKind, apply func(v any, c *call) string) *function {
+	add := func(name string, min int, params []paramKind, apply func(v any, c *call, m meter) (string, meter)) *function {
 		f := &function{name: name, params: params, min: min, apply: apply}
 		fs[name] = f
 		return f
 	}
-	onString := func(fn func(s string, c *call) string) func(v any, c *call) string {
-		return func(v any, c *call) string { return fn(stringOf(v), c) }
+	// onString applies fn to the text of the value, first paying cost(s, c) for it; the
+	// renderer pays for the result.
+	onString := func(cost func(s string, c *call) int64, fn func(s string, c *call) string) func(v any, c *call, m meter) (string, meter) {
+		return func(v any, c *call, m meter) (string, meter) {
+			s := stringOf(v, &m)
+			if !m.spend(cost(s, c)) {
+				return "", m
+			}
+			return fn(s, c), m
+		}
+	}
+	// Most functions read the text and their string arguments once.
+	reading := func(s string, c *call) int64 {
+		n := len(s)
+		for _, a := range c.args {
+			n += len(a.s)
+		}
+		return int64(n) * costByte
+	}
+	// replaceAll and splitTakeAt also pay for every place where the text may be cut.
+	cutting := func(s string, c *call) int64 {
+		return reading(s, c) + int64(len(s)/max(len(c.args[0].s), 1)+1)*costPiece
+	}
+	// Changing case goes character by character.
+	casing := func(s string, _ *call) int64 { return int64(len(s)) * costCase }
+	// A regular expression takes time in proportion to the text times its program's size.
+	matching := func(s string, c *call) int64 {
+		return int64(len(s)+1) * int64(c.reInsts+regexByteInsts) * costRegex
 	}
 
-	add("substring", 1, []paramKind{paramInt, paramInt}, onString(substring))
-	add("lowerCase", 0, nil, onString(func(s string, _ *call) string { return strings.ToLower(s) }))
-	add("upperCase", 0, nil, onString(func(s string, _ *call) string { return strings.ToUpper(s) }))
-	add("replaceAll", 2, []paramKind{paramString, paramString}, onString(func(s string, c *call) string {
+	add("substring", 1, []paramKind{paramInt, paramInt}, onString(reading, substring))
+	add("lowerCase", 0, nil, onString(casing, func(s string, _ *call) string { return strings.ToLower(s) }))
+	add("upperCase", 0, nil, onString(casing, func(s string, _ *call) string { return strings.ToUpper(s) }))
+	add("replaceAll", 2, []paramKind{paramString, paramString}, onString(cutting, func(s string, c *call) string {
 		return replaceAll(s, c.args[0].s, c.args[1].s)
 	}))
-	add("splitTakeAt", 2, []paramKind{paramString, paramInt}, onString(func(s string, c *call) string {
+	add("splitTakeAt", 2, []paramKind{paramString, paramInt}, onString(cutting, func(s string, c *call) string {
 		return splitTakeAt(s, c.args[0].s, int(c.args[1].n))
 	}))
 
@@ -87,7 +115,7 @@ func buildFunctions() map[string]*function {
 			{"Else", false, false},
 			{"ElseOrDrop", false, true},
 		} {
-			add(m.name+mode.suffix, 2, []paramKind{paramString, paramString}, onString(func(s string, c *call) string {
+			add(m.name+mode.suffix, 2, []paramKind{paramString, paramString}, onString(reading, func(s string, c *call) string {
 				if m.test(s, c.args[0].s) == mode.onMatch {
 					return c.args[1].s
 				}
@@ -99,23 +127,25 @@ func buildFunctions() map[string]*function {
 		}
 	}
 
-	add("formatUnixMs", 0, []paramKind{paramString}, func(v any, c *call) string {
-		return formatUnix(v, c, 1e3)
+	add("formatUnixMs", 0, []paramKind{paramString}, func(v any, c *call, m meter) (string, meter) {
+		return formatUnix(v, c, &m, 1e3), m
 	})
-	add("formatUnixSec", 0, []paramKind{paramString}, func(v any, c *call) string {
-		return formatUnix(v, c, 1)
+	add("formatUnixSec", 0, []paramKind{paramString}, func(v any, c *call, m meter) (string, meter) {
+		return formatUnix(v, c, &m, 1), m
 	})
-	add("formatDateString", 0, []paramKind{paramString}, formatDateString)
-	add("join", 0, []paramKind{paramString}, func(v any, c *call) string {
-		return join(v, optional(c, 0, ", "))
+	add("formatDateString", 0, []paramKind{paramString}, func(v any, c *call, m meter) (string, meter) {
+		return formatDateString(v, c, &m), m
 	})
-	fs["joinFromObjectArray"] = add("joinFromObjectArr", 1, []paramKind{paramString, paramString}, func(v any, c *call) string {
-		return joinFromObjectArr(v, c.args[0].s, optional(c, 1, "\n"))
+	add("join", 0, []paramKind{paramString}, func(v any, c *call, m meter) (string, meter) {
+		return join(v, optional(c, 0, ", "), &m), m
 	})
-	add("extractRegex", 1, []paramKind{paramRegex}, onString(func(s string, c *call) string {
+	fs["joinFromObjectArray"] = add("joinFromObjectArr", 1, []paramKind{paramString, paramString}, func(v any, c *call, m meter) (string, meter) {
+		return joinFromObjectArr(v, c.args[0].s, optional(c, 1, "\n"), &m), m
+	})
+	add("extractRegex", 1, []paramKind{paramRegex}, onString(matching, func(s string, c *call) string {
 		return c.re.FindString(s)
 	}))
-	add("extractRegexGroups", 1, []paramKind{paramRegex}, onString(func(s string, c *call) string {
+	add("extractRegexGroups", 1, []paramKind{paramRegex}, onString(matching, func(s string, c *call) string {
 		m := c.re.FindStringSubmatch(s)
 		if len(m) <= 1 {
 			return strings.Join(m, "") // no match, or no groups: the whole match
@@ -212,32 +242,33 @@ func splitTakeAt(s, delim string, idx int) string {
 }
 
 // join joins the items of an array; any other value is rendered as it is.
-func join(v any, delim string) string {
+func join(v any, delim string, m *meter) string {
 	items, ok := v.([]any)
 	if !ok {
-		return stringOf(v)
+		return stringOf(v, m)
 	}
 	w := buffer{limit: maxOutput}
 	for i, item := range items {
-		if w.full {
+		if w.full || !m.spend(costNode) {
 			break
 		}
 		if i > 0 {
 			w.WriteString(delim)
 		}
-		w.WriteString(stringOf(item))
+		w.WriteString(stringOf(item, m))
 	}
 	return w.String()
 }
 
 // joinFromObjectArr joins field of the objects of an array, skipping items that are not
 // objects or lack the field.
-func joinFromObjectArr(v any, field, delim string) string {
+func joinFromObjectArr(v any, field, delim string, m *meter) string {
 	items, _ := v.([]any)
 	w := buffer{limit: maxOutput}
 	first := true
+	cost := keyCost(step{key: field})
 	for _, item := range items {
-		if w.full {
+		if w.full || !m.spend(cost) {
 			break
 		}
 		obj, ok := item.(map[string]any)
@@ -252,7 +283,7 @@ func joinFromObjectArr(v any, field, delim string) string {
 			w.WriteString(delim)
 		}
 		first = false
-		w.WriteString(stringOf(fv))
+		w.WriteString(stringOf(fv, m))
 	}
 	return w.String()
 }
@@ -265,39 +296,59 @@ const (
 
 // formatUnix formats a number of seconds (perSec 1) or milliseconds (perSec 1000) since
 // 1970-01-01 UTC. A value that is not such a number is rendered as it is.
-func formatUnix(v any, c *call, perSec float64) string {
+func formatUnix(v any, c *call, m *meter, perSec float64) string {
+	// Reading a number from a string reads it, and copies it into the error when it fails.
+	n := 0
+	switch x := v.(type) {
+	case string:
+		n = len(x)
+	case json.Number:
+		n = len(x)
+	}
+	if !m.spend(int64(n) * costNumber) {
+		return ""
+	}
 	f, ok := toNumber(v)
 	if !ok {
-		return stringOf(v)
+		return stringOf(v, m)
 	}
 	sec := math.Floor(f / perSec)
 	if sec < minUnixSec || sec > maxUnixSec {
-		return stringOf(v)
+		return stringOf(v, m)
 	}
 	nsec := (f - sec*perSec) * (1e9 / perSec)
 	return formatTime(time.Unix(int64(sec), int64(nsec)), optional(c, 0, "M"))
 }
 
 // dateLayouts are the date strings formatDateString reads; those without a zone are UTC.
+// Fractional seconds are accepted after the seconds of any layout that has them.
 var dateLayouts = []string{
-	time.RFC3339, // fractional seconds are accepted too
+	time.RFC3339, // 2021-05-25T21:24:56Z, 2021-05-25T21:24:56+02:00
 	"2006-01-02T15:04:05Z0700",
 	"2006-01-02T15:04:05",
 	"2006-01-02 15:04:05Z07:00",
 	"2006-01-02 15:04:05Z0700",
 	"2006-01-02 15:04:05",
 	"2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04Z0700",
 	"2006-01-02T15:04",
+	"2006-01-02 15:04Z07:00",
+	"2006-01-02 15:04Z0700",
+	"2006-01-02 15:04",
 	"2006-01-02",
 	time.RFC1123Z,
 	time.RFC1123,
 }
 
 // formatDateString formats a date string; one it cannot read is rendered as it is.
-func formatDateString(v any, c *call) string {
+func formatDateString(v any, c *call, m *meter) string {
 	s, ok := v.(string)
 	if !ok {
-		return stringOf(v)
+		return stringOf(v, m)
+	}
+	// Each layout tried may read the string and copy it into its error.
+	if !m.spend(int64(len(s)) * int64(len(dateLayouts)) * costByte) {
+		return ""
 	}
 	ts := strings.TrimSpace(s)
 	for _, layout := range dateLayouts {

@@ -3,6 +3,7 @@ package template
 import (
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode"
@@ -73,7 +74,9 @@ type call struct {
 	args []arg
 	re   *regexp.Regexp // compiled regular-expression argument, if the function takes one
 	pos  int            // offset of the function's name
-	id   int            // index of the call's result in a render's memo
+	id   int            // index of the call's result in a render's memo, shared by equal calls
+
+	reInsts int // the size of re's compiled program, in instructions
 }
 
 // arg is a literal argument: a string or a number.
@@ -108,7 +111,16 @@ type token struct {
 type parser struct {
 	src   string
 	pos   int
-	calls int
+	calls int            // how many memo entries the calls need
+	ids   map[string]int // the memo entry of each call, by the key memoID makes
+	res   map[string]*compiledRegex
+	insts int // instructions in the programs of res
+}
+
+// compiledRegex is a regular expression argument, compiled once for every call that has it.
+type compiledRegex struct {
+	re    *regexp.Regexp
+	insts int
 }
 
 func (p *parser) errorf(off int, format string, args ...any) error {
@@ -250,7 +262,11 @@ func (p *parser) path(funcs bool) (path, *call, error) {
 				return pt, nil, p.errorf(keyPos, "function %s needs a variable: write {{ var.%s(…) }}", key, key)
 			}
 			c, err := p.call(key, keyPos)
-			return pt, c, err
+			if err != nil {
+				return pt, nil, err
+			}
+			c.id = p.memoID(pt, c)
+			return pt, c, nil
 		}
 		pt.steps = append(pt.steps, step{key: key})
 		for strings.HasPrefix(p.src[p.pos:], "[") {
@@ -387,9 +403,35 @@ func (p *parser) call(name string, namePos int) (*call, error) {
 	if err := p.check(c); err != nil {
 		return nil, err
 	}
-	c.id = p.calls
-	p.calls++
 	return c, nil
+}
+
+// memoID gives calls of the same function with the same arguments on the same path one memo
+// entry: they render the same text, so a render computes it once.
+func (p *parser) memoID(pt path, c *call) int {
+	var b strings.Builder
+	b.WriteString(c.fn.name)
+	for _, a := range c.args {
+		b.WriteByte(',')
+		if a.isNum {
+			b.WriteString(strconv.FormatFloat(a.n, 'g', -1, 64))
+		} else {
+			b.WriteString(quote(a.s))
+		}
+	}
+	b.WriteByte(' ')
+	b.WriteString(pt.String())
+	key := b.String()
+	if id, ok := p.ids[key]; ok {
+		return id
+	}
+	if p.ids == nil {
+		p.ids = map[string]int{}
+	}
+	id := p.calls
+	p.ids[key] = id
+	p.calls++
+	return id
 }
 
 // arg reads a string ("…" or '…') or a number.
@@ -511,18 +553,87 @@ func (p *parser) check(c *call) error {
 			}
 		}
 		if fn.params[i] == paramRegex {
-			re, err := regexp.Compile(a.s)
+			cr, err := p.regex(c, a)
 			if err != nil {
-				msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
-				return p.errorf(a.pos, "invalid regular expression in %s: %s", c.name, msg)
+				return err
 			}
-			c.re = re
+			c.re, c.reInsts = cr.re, cr.insts
 		}
 	}
 	if c.fn.name == "substring" && len(c.args) == 2 && c.args[1].n < c.args[0].n {
 		return p.errorf(c.args[1].pos, "substring: the end (%v) must not be before the start (%v)", c.args[1].n, c.args[0].n)
 	}
 	return nil
+}
+
+// regex compiles a regular expression argument of c. Its program may have at most
+// maxRegexInsts instructions, and the distinct expressions of a template maxTemplateRegexInsts
+// in all: matching takes time in proportion to the text times the program's size.
+func (p *parser) regex(c *call, a arg) (*compiledRegex, error) {
+	if cr, ok := p.res[a.s]; ok {
+		return cr, nil
+	}
+	re, err := syntax.Parse(a.s, syntax.Perl) // as regexp.Compile parses
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+		return nil, p.errorf(a.pos, "invalid regular expression in %s: %s", c.name, msg)
+	}
+	tooLarge := func() error {
+		return p.errorf(a.pos, "regular expression in %s is too complex: it compiles to more than %d instructions; use a shorter expression or smaller repeat counts", c.name, maxRegexInsts)
+	}
+	// A repeat such as x{1000} makes 1000 copies of x when compiled; refuse what is surely too
+	// large before compiling it.
+	if regexSize(re) > 4*maxRegexInsts {
+		return nil, tooLarge()
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil, p.errorf(a.pos, "invalid regular expression in %s: %v", c.name, err)
+	}
+	if len(prog.Inst) > maxRegexInsts {
+		return nil, tooLarge()
+	}
+	if p.insts += len(prog.Inst); p.insts > maxTemplateRegexInsts {
+		return nil, p.errorf(a.pos, "the regular expressions of this template are too complex: together they compile to more than %d instructions", maxTemplateRegexInsts)
+	}
+	compiled, err := regexp.Compile(a.s)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), "error parsing regexp: ")
+		return nil, p.errorf(a.pos, "invalid regular expression in %s: %s", c.name, msg)
+	}
+	cr := &compiledRegex{re: compiled, insts: len(prog.Inst)}
+	if p.res == nil {
+		p.res = map[string]*compiledRegex{}
+	}
+	p.res[a.s] = cr
+	return cr, nil
+}
+
+// regexSize estimates the instructions re compiles to, as regexp/syntax does, saturating
+// well above maxRegexInsts.
+func regexSize(re *syntax.Regexp) int {
+	const ceiling = 1 << 20
+	size := 0
+	switch re.Op {
+	case syntax.OpLiteral:
+		size = len(re.Rune)
+	case syntax.OpCapture, syntax.OpStar:
+		size = 2 + regexSize(re.Sub[0])
+	case syntax.OpPlus, syntax.OpQuest:
+		size = 1 + regexSize(re.Sub[0])
+	case syntax.OpConcat, syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			size = min(size+regexSize(sub)+1, ceiling)
+		}
+	case syntax.OpRepeat:
+		sub := regexSize(re.Sub[0])
+		n := re.Max
+		if n < 0 {
+			n = re.Min + 1
+		}
+		size = min(n*sub+n, ceiling)
+	}
+	return min(max(1, size), ceiling)
 }
 
 // trimStandalone removes the lines that hold nothing but one section tag ({{#…}}, {{^…}},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -11,45 +12,92 @@ import (
 
 // Render renders the template with data, the JSON-decoded values an event offers
 // (map[string]any, []any, string, float64, json.Number, bool and nil). A missing value renders
-// as nothing. Render never fails: output beyond 64 KiB is cut at a character boundary, and a
-// render that visits more than about a million template nodes (loops in loops over large
-// arrays) stops where it is.
+// as nothing. Output beyond 64 KiB is cut at a character boundary. A render that runs out of
+// its work budget (see maxWork) stops where it is and returns the output rendered so far;
+// Execute reports that case as ErrWorkLimit.
 func (t *Template) Render(data map[string]any) string {
+	out, _ := t.Execute(data)
+	return out
+}
+
+// Execute renders the template as Render does and also reports a render that ran out of its
+// work budget: then the error is ErrWorkLimit and the text is the output rendered before the
+// render stopped. Cutting the output at 64 KiB is not an error.
+func (t *Template) Execute(data map[string]any) (string, error) {
 	if t == nil {
-		return ""
+		return "", nil
 	}
 	r := renderer{
 		out:   buffer{limit: maxOutput, b: make([]byte, 0, min(len(t.text)+64, maxOutput))},
 		stack: []any{data},
+		meter: meter{left: maxWork},
 	}
 	if t.calls > 0 {
 		r.memo = make([]memo, t.calls)
 	}
 	r.nodes(t.nodes)
-	return string(r.out.b)
+	if r.over {
+		return string(r.out.b), ErrWorkLimit
+	}
+	return string(r.out.b), nil
+}
+
+// The cost of work in units of maxWork, measured so that one unit takes at most about a
+// nanosecond on a small server (BenchmarkWorkPerUnit): the budget bounds time, not counts.
+const (
+	costNode    = 16  // visiting a text, variable or section, or one round of a loop
+	costStep    = 48  // one step of a path: a key of an object or an index of an array
+	costKeyByte = 1   // per 4 bytes of a key looked up (hashing and comparing it)
+	costByte    = 4   // per byte a function reads or writes
+	costPiece   = 24  // per place replaceAll or splitTakeAt may cut the text
+	costCase    = 48  // per byte lowerCase or upperCase reads
+	costNumber  = 24  // per byte of a number read from text
+	costValue   = 128 // per value written as JSON
+	costObject  = 384 // per object written as JSON, whose keys are then sorted,
+	costSort    = 24  // at this cost per comparison
+	// costRegex is per byte of text and instruction of a compiled regular expression, with
+	// regexByteInsts instructions added for the work done per byte whatever the program.
+	costRegex      = 20
+	regexByteInsts = 4
+)
+
+// meter counts the work one render may still do.
+type meter struct {
+	left int64
+	over bool // the budget ran out: the render stops with ErrWorkLimit
+}
+
+// spend takes n units from the budget and reports whether work may go on.
+func (m *meter) spend(n int64) bool {
+	if m.left -= n; m.left < 0 {
+		m.over = true
+	}
+	return !m.over
+}
+
+// keyCost is the cost of looking up one step of a path.
+func keyCost(s step) int64 {
+	return costStep + int64(len(s.key))/4*costKeyByte
 }
 
 type renderer struct {
+	meter
 	out   buffer
-	steps int
 	stack []any // the data, then the value of each enclosing section, innermost last
 	memo  []memo
 }
 
 // memo holds a function's result: functions read the data from its root, never from a
-// section's item, so a function in a loop gives the same text in every iteration.
+// section's item, so a function in a loop gives the same text in every iteration, and calls
+// written alike anywhere in the template share one memo.
 type memo struct {
 	s  string
 	ok bool
 }
 
-// step counts one unit of work and reports whether rendering may go on.
+// step counts the visit of a node or a loop round and reports whether rendering may go on.
 func (r *renderer) step() bool {
-	r.steps++
-	if r.steps > maxSteps {
-		r.out.full = true
-	}
-	return !r.out.full
+	return r.spend(costNode) && !r.out.full
 }
 
 func (r *renderer) nodes(ns []node) {
@@ -61,7 +109,11 @@ func (r *renderer) nodes(ns []node) {
 		case textNode:
 			r.out.WriteString(string(n))
 		case *varNode:
-			r.out.WriteString(r.variable(n))
+			s := r.variable(n)
+			if r.over {
+				return
+			}
+			r.out.WriteString(s)
 		case *sectionNode:
 			r.section(n)
 		}
@@ -70,18 +122,30 @@ func (r *renderer) nodes(ns []node) {
 
 func (r *renderer) variable(n *varNode) string {
 	if n.call == nil {
-		return stringOf(r.lookup(n.path))
+		return stringOf(r.lookup(n.path), &r.meter)
 	}
 	m := &r.memo[n.call.id]
 	if !m.ok {
-		v, _ := resolve(r.stack[0], n.path.steps)
-		m.s, m.ok = n.call.fn.apply(v, n.call), true
+		v, _ := r.resolve(r.stack[0], n.path.steps)
+		if r.over {
+			return ""
+		}
+		var s string
+		s, r.meter = n.call.fn.apply(v, n.call, r.meter)
+		// Only maxOutput bytes of a result can ever be written: keep no more.
+		if !r.spend(int64(min(len(s), maxOutput)) * costByte) {
+			return ""
+		}
+		m.s, m.ok = cut(s, maxOutput), true
 	}
 	return m.s
 }
 
 func (r *renderer) section(s *sectionNode) {
 	v := r.lookup(s.path)
+	if r.over {
+		return
+	}
 	if s.inverted {
 		if !truthy(v) {
 			r.nodes(s.nodes)
@@ -112,17 +176,25 @@ func (r *renderer) lookup(p path) any {
 	if p.dot {
 		return r.stack[len(r.stack)-1]
 	}
+	first := keyCost(p.steps[0])
 	for i := len(r.stack) - 1; i >= 0; i-- {
+		if !r.spend(first) {
+			return nil
+		}
 		if v, ok := child(r.stack[i], p.steps[0]); ok {
-			v, _ = resolve(v, p.steps[1:])
+			v, _ = r.resolve(v, p.steps[1:])
 			return v
 		}
 	}
 	return nil
 }
 
-func resolve(v any, steps []step) (any, bool) {
+// resolve follows steps from v, paying for each.
+func (r *renderer) resolve(v any, steps []step) (any, bool) {
 	for _, s := range steps {
+		if !r.spend(keyCost(s)) {
+			return nil, false
+		}
 		var ok bool
 		if v, ok = child(v, s); !ok {
 			return nil, false
@@ -208,8 +280,9 @@ func cut(s string, n int) string {
 }
 
 // stringOf is the text of a value: strings as they are, numbers without a needless ".0",
-// objects and arrays as JSON, a missing value or null as nothing.
-func stringOf(v any) string {
+// objects and arrays as JSON, a missing value or null as nothing. Writing JSON is paid from m;
+// when m runs out the text is cut short.
+func stringOf(v any, m *meter) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -219,7 +292,7 @@ func stringOf(v any) string {
 		return strconv.FormatBool(x)
 	case map[string]any, []any:
 		w := buffer{limit: maxOutput}
-		writeJSON(&w, x, 0)
+		writeJSON(&w, x, 0, m)
 		return w.String()
 	}
 	if s, ok := numberText(v); ok {
@@ -267,9 +340,10 @@ func formatFloat(f float64) string {
 }
 
 // writeJSON writes v as compact JSON with object keys sorted; below maxDataDepth levels an
-// object or array is written as null.
-func writeJSON(w *buffer, v any, depth int) {
-	if w.full {
+// object or array is written as null. Each value, each comparison of sorting keys and each byte
+// of a string is paid from m.
+func writeJSON(w *buffer, v any, depth int, m *meter) {
+	if w.full || !m.spend(costValue) {
 		return
 	}
 	switch v.(type) {
@@ -285,20 +359,28 @@ func writeJSON(w *buffer, v any, depth int) {
 	case bool:
 		w.WriteString(strconv.FormatBool(x))
 	case string:
-		writeJSONString(w, x)
+		writeJSONString(w, x, m)
 	case []any:
 		w.WriteString("[")
 		for i, item := range x {
-			if w.full {
+			if w.full || m.over {
 				return
 			}
 			if i > 0 {
 				w.WriteString(",")
 			}
-			writeJSON(w, item, depth+1)
+			writeJSON(w, item, depth+1, m)
 		}
 		w.WriteString("]")
 	case map[string]any:
+		// Sorting costs about n·log2(n) comparisons, each up to a key long.
+		n, keyBytes := len(x), 0
+		for k := range x {
+			keyBytes += len(k)
+		}
+		if !m.spend(costObject + int64(n+keyBytes/8)*int64(bits.Len(uint(n)))*costSort) {
+			return
+		}
 		keys := make([]string, 0, len(x))
 		for k := range x {
 			keys = append(keys, k)
@@ -306,15 +388,15 @@ func writeJSON(w *buffer, v any, depth int) {
 		slices.Sort(keys)
 		w.WriteString("{")
 		for i, k := range keys {
-			if w.full {
+			if w.full || m.over {
 				return
 			}
 			if i > 0 {
 				w.WriteString(",")
 			}
-			writeJSONString(w, k)
+			writeJSONString(w, k, m)
 			w.WriteString(":")
-			writeJSON(w, x[k], depth+1)
+			writeJSON(w, x[k], depth+1, m)
 		}
 		w.WriteString("}")
 	default:
@@ -325,12 +407,20 @@ func writeJSON(w *buffer, v any, depth int) {
 			w.WriteString(s)
 			return
 		}
-		writeJSONString(w, fmt.Sprint(v))
+		writeJSONString(w, fmt.Sprint(v), m)
 	}
 }
 
-func writeJSONString(w *buffer, s string) {
+func writeJSONString(w *buffer, s string, m *meter) {
 	const hex = "0123456789abcdef"
+	// Every byte read writes at least one byte, so no more than the room left in w (and the
+	// rest of a character) is read.
+	if room := w.limit - len(w.b) + utf8.UTFMax; len(s) > room {
+		s = s[:room]
+	}
+	if !m.spend(int64(len(s)) * costByte) {
+		return
+	}
 	w.WriteString(`"`)
 	start := 0
 	for i := 0; i < len(s) && !w.full; {

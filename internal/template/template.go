@@ -7,12 +7,16 @@
 //
 // Everything that can be wrong with a template is found by Parse, so a bad template is
 // rejected when an alert source is saved, not when an event arrives: unknown functions, wrong
-// arguments and invalid regular expressions are syntax errors. Render then never fails; a
-// missing value renders as nothing, and the output and the work one Render does are bounded.
+// arguments, invalid or too complex regular expressions and templates longer than 64 KiB are
+// syntax errors. A missing value renders as nothing. The output and the work of one render are
+// bounded: a render that runs out of its work budget stops, and Execute reports ErrWorkLimit.
 // The user-facing description is docs/templates.md.
 package template
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Limits that keep one template from costing more than an event is worth.
 const (
@@ -20,22 +24,39 @@ const (
 	maxOutput = 64 << 10
 	// maxNesting is how deeply sections may be nested in one another.
 	maxNesting = 32
-	// maxSteps is how many template nodes one Render visits; loops in loops over large arrays
-	// stop there.
-	maxSteps = 1 << 20
+	// maxWork is the work one Render may do, in the units of the cost constants in render.go:
+	// visiting nodes and loop rounds, following paths, and the bytes functions read and write,
+	// with regular expressions paying for their text times the size of their program. One unit
+	// takes at most about a nanosecond (BenchmarkWorkPerUnit), so no template renders any data
+	// for much longer than 50 ms; a render that runs out stops with ErrWorkLimit.
+	maxWork = 50_000_000
 	// maxDataDepth is how deeply an object or array is followed when it is rendered as JSON.
 	maxDataDepth = 64
+	// maxTemplate is the longest template text Parse accepts, in bytes.
+	maxTemplate = 64 << 10
+	// maxRegexInsts is the most instructions the program of one regular expression may have;
+	// maxTemplateRegexInsts is the most the distinct expressions of one template may have in all.
+	maxRegexInsts         = 1000
+	maxTemplateRegexInsts = 10000
 )
+
+// ErrWorkLimit is the error of a render that ran out of its work budget (about 50 ms): loops
+// in loops over large arrays, long paths in large loops, or functions and regular expressions
+// over large values.
+var ErrWorkLimit = errors.New("template: rendering stopped: the template needs more work than one render may do (large loops, or functions over large values)")
 
 // Template is a parsed ITL template. It is immutable and safe for concurrent use.
 type Template struct {
 	text  string
 	nodes []node
-	calls int // how many function calls the template holds; each has an index below calls
+	calls int // how many different function calls the template holds; each has a memo index below calls
 }
 
-// Parse parses ITL text. A syntax error is a *SyntaxError.
+// Parse parses ITL text of at most 64 KiB. A syntax error is a *SyntaxError.
 func Parse(text string) (*Template, error) {
+	if len(text) > maxTemplate {
+		return nil, syntaxError(text, maxTemplate, "the template is too long: %d bytes, at most %d (64 KiB) are allowed", len(text), maxTemplate)
+	}
 	p := &parser{src: text}
 	nodes, err := p.parse()
 	if err != nil {
