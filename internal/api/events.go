@@ -73,6 +73,9 @@ func (s *Server) submitToSource(ctx context.Context, cs *cachedSource, ev alert.
 		return eventResponse{AlertKey: ev.AlertKey, ResponseCode: alert.CodeSourceInactive}, nil
 	}
 	out := cs.rules.Apply(ev, time.Now())
+	if out.Err != nil { // the rules failed open: the event goes on, but its sender should know
+		s.log.WarnContext(ctx, "an alert source's rule could not be worked out on an event", "source", cs.src.ID, "err", out.Err)
+	}
 	if out.Dropped {
 		return eventResponse{AlertKey: ev.AlertKey, ResponseCode: alert.CodeFiltered}, nil
 	}

@@ -56,6 +56,7 @@ type simulation struct {
 	Outcome       string                  `json:"outcome"`
 	ResponseCode  string                  `json:"responseCode"`
 	Reason        string                  `json:"reason,omitempty"`
+	Warning       string                  `json:"warning,omitempty"` // a rule that could not be worked out on the event
 	EventType     alert.EventType         `json:"eventType"`
 	Alert         *simulatedAlert         `json:"alert,omitempty"`
 	Notifications []simulatedNotification `json:"notifications"`
@@ -114,6 +115,9 @@ func (s *Server) simulateEvent(w http.ResponseWriter, r *http.Request) error {
 	}
 	applied := set.Apply(ev, at)
 	out.EventType = applied.Event.Type
+	if applied.Err != nil {
+		out.Warning = applied.Err.Error()
+	}
 	if applied.Dropped {
 		out.Outcome, out.ResponseCode, out.Reason = outcomeDropped, alert.CodeFiltered, applied.Reason
 		writeJSON(w, http.StatusOK, out)

@@ -4,14 +4,16 @@
 //	event.customDetails.env == 'prod' and event.summary contains 'disk'
 //
 // Parse checks a condition once, when it is saved, and reports mistakes with their line and
-// column. Eval then runs it for every event and never fails: a comparison that cannot be made
-// (a missing field, a number compared with a word, a lookup that errs) is false. A condition
-// reads nothing but Env.Data and the callbacks in Env, and the work it can do is bounded by
-// the limits below, so conditions written by users are safe to run in the event pipeline.
-// The language is described for users in docs/conditions.md.
+// column. Eval then runs it for every event: a comparison that cannot be made (a missing
+// field, a number compared with a word, a lookup that errs) is false. A condition reads
+// nothing but Env.Data and the callbacks in Env, and the work one evaluation can do is bounded
+// by the limits below whatever the condition and the data (see workBudget), so conditions
+// written by users are safe to run over events sent by anyone. The language is described for
+// users in docs/conditions.md.
 package condition
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -24,7 +26,19 @@ const (
 	// maxItems bounds the elements of a list literal and the keys of an object literal, and
 	// how many elements of a list in the data in and the _any operators look at.
 	maxItems = 1000
+	// maxRegexInsts bounds the size of a regular expression's compiled program. Matching
+	// costs up to the text's length times the program's size.
+	maxRegexInsts = 1000
 )
+
+// MaxCount is the largest value a counter takes: whoever keeps the counts (Env.Count) stops
+// at MaxCount events, and Parse refuses a comparison that needs a count above it.
+const MaxCount = 10000
+
+// ErrTooMuchWork is the error of an evaluation that ran out of work (see workBudget): the
+// condition is false.
+var ErrTooMuchWork = errors.New("the condition needs more work than one evaluation may do on this event " +
+	"(fewer comparisons over its largest fields, or smaller regular expressions, would fit)")
 
 // The windows a counter may have.
 const (
@@ -72,7 +86,8 @@ type Env struct {
 	// IsIn reports whether at is inside the referenced support hours or on-call schedule.
 	// When IsIn is nil or returns an error, the comparison is false (also with not is_in).
 	IsIn func(ref Ref, at time.Time) (bool, error)
-	// Count returns the value of a counter. When Count is nil, every counter is 0.
+	// Count returns the value of a counter, from 0 to MaxCount. When Count is nil, every
+	// counter is 0. It is called at most once per counter in an evaluation.
 	Count func(c Counter) int
 }
 
@@ -87,13 +102,31 @@ func (c *Condition) Refs() []Ref { return slices.Clone(c.refs) }
 // appear. trigger_count.10m and trigger_count.PT10M are the same counter.
 func (c *Condition) Counters() []Counter { return slices.Clone(c.counters) }
 
-// Eval reports whether the condition holds in env. It never panics and never fails: whatever
-// cannot be compared is false. A nil Condition is false.
+// Eval reports whether the condition holds in env. It never panics: whatever cannot be
+// compared is false, and so is a condition that runs out of work (see Evaluate). A nil
+// Condition is false.
 func (c *Condition) Eval(env Env) bool {
+	ok, _ := c.Evaluate(env)
+	return ok
+}
+
+// Evaluate is Eval, also reporting ErrTooMuchWork when the evaluation ran out of work. The
+// evaluation then stops, and the whole condition is false, whatever not and or would have
+// made of the comparisons left: a condition that cannot be evaluated does not match. What
+// had been decided before stands: `true or …` is true without looking further.
+func (c *Condition) Evaluate(env Env) (bool, error) {
 	if c == nil || c.root == nil {
-		return false
+		return false, nil
 	}
-	return c.root.eval(&env)
+	st := states.Get().(*state)
+	*st = state{Env: env, left: workBudget}
+	ok, exhausted := c.root.eval(st), st.exhausted
+	*st = state{} // keeps nothing of env
+	states.Put(st)
+	if exhausted {
+		return false, ErrTooMuchWork
+	}
+	return ok, nil
 }
 
 // SyntaxError is a mistake in a condition's text.

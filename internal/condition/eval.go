@@ -10,15 +10,18 @@ import (
 	"time"
 )
 
-// node is a boolean expression.
-type node interface{ eval(env *Env) bool }
+// node is a boolean expression. Once st is out of work, every node is false.
+type node interface{ eval(st *state) bool }
 
 type orNode []node
 
-func (n orNode) eval(env *Env) bool {
+func (n orNode) eval(st *state) bool {
 	for _, t := range n {
-		if t.eval(env) {
-			return true
+		if t.eval(st) {
+			return !st.exhausted
+		}
+		if st.exhausted {
+			return false
 		}
 	}
 	return false
@@ -26,9 +29,9 @@ func (n orNode) eval(env *Env) bool {
 
 type andNode []node
 
-func (n andNode) eval(env *Env) bool {
+func (n andNode) eval(st *state) bool {
 	for _, t := range n {
-		if !t.eval(env) {
+		if !t.eval(st) || st.exhausted {
 			return false
 		}
 	}
@@ -37,14 +40,17 @@ func (n andNode) eval(env *Env) bool {
 
 type notNode struct{ n node }
 
-func (n notNode) eval(env *Env) bool { return !n.n.eval(env) }
+func (n notNode) eval(st *state) bool { return !n.n.eval(st) && !st.exhausted }
 
 // truthNode is a value standing alone: true only when the value is the boolean true.
 type truthNode struct{ o operand }
 
-func (n truthNode) eval(env *Env) bool {
-	b, ok := scalar(n.o.get(env)).(bool)
-	return ok && b
+func (n truthNode) eval(st *state) bool {
+	if !st.charge(costCompare) {
+		return false
+	}
+	b, ok := n.o.get(st).(bool)
+	return ok && b && !st.exhausted
 }
 
 // cmpNode is a comparison. When its operands cannot be compared it is false, also when the
@@ -54,6 +60,7 @@ type cmpNode struct {
 	opSpec
 	lhs, rhs  operand
 	re        *regexp.Regexp // the pattern of regex, compiled by Parse
+	reCost    int64          // the work of matching re, per byte: its program's size × costRegex
 	needle    string         // a literal right side, folded unless exact
 	hasNeedle bool
 	list      []string // a literal list for the _any operators, folded unless exact
@@ -61,27 +68,34 @@ type cmpNode struct {
 	ref       Ref // the object of is_in
 }
 
-func (n *cmpNode) eval(env *Env) bool {
-	result, ok := n.compare(env)
-	return ok && result != n.negate
+func (n *cmpNode) eval(st *state) bool {
+	if !st.charge(costCompare) {
+		return false
+	}
+	result, ok := n.compare(st)
+	return ok && result != n.negate && !st.exhausted
 }
 
-func (n *cmpNode) compare(env *Env) (result, ok bool) {
-	a := n.lhs.get(env)
+// compare makes the comparison; ok is false when it cannot be made, or st ran out of work.
+func (n *cmpNode) compare(st *state) (result, ok bool) {
+	a := n.lhs.get(st)
 	if n.kind == opIsIn {
-		t, ok := toTime(a)
-		if !ok || env.IsIn == nil {
+		t, ok := st.time(a)
+		if !ok || st.IsIn == nil || !st.charge(costCall) {
 			return false, false
 		}
-		in, err := env.IsIn(n.ref, t)
+		in, err := st.IsIn(n.ref, t)
 		return in, err == nil
 	}
-	b := n.rhs.get(env)
+	b := n.rhs.get(st)
+	if st.exhausted {
+		return false, false
+	}
 	switch n.kind {
 	case opEq:
-		return equal(a, b, n.exact, 0), true
+		return st.equal(a, b, n.exact, 0), true
 	case opLt, opLe, opGt, opGe:
-		c, ok := order(a, b)
+		c, ok := st.order(a, b)
 		if !ok {
 			return false, false
 		}
@@ -104,12 +118,16 @@ func (n *cmpNode) compare(env *Env) (result, ok bool) {
 			if needle, ok = toText(b); !ok {
 				return false, false
 			}
-			needle = fold(needle, n.exact)
+			needle = st.fold(needle, n.exact)
 		}
-		return textMatch(n.kind, fold(s, n.exact), needle), true
+		s = st.fold(s, n.exact)
+		if !st.charge(matchCost(n.kind, s, needle)) {
+			return false, false
+		}
+		return textMatch(n.kind, s, needle), true
 	case opRegex:
 		s, ok := toText(a)
-		if !ok {
+		if !ok || !st.charge(int64(len(s)+1)*n.reCost) {
 			return false, false
 		}
 		return n.re.MatchString(s), true
@@ -118,10 +136,13 @@ func (n *cmpNode) compare(env *Env) (result, ok bool) {
 		if !ok {
 			return false, false
 		}
-		s = fold(s, n.exact)
+		s = st.fold(s, n.exact)
 		base := n.kind - (opContainsAny - opContains)
 		if n.hasList {
 			for _, x := range n.list {
+				if !st.charge(matchCost(base, s, x)) {
+					return false, false
+				}
 				if textMatch(base, s, x) {
 					return true, true
 				}
@@ -133,7 +154,17 @@ func (n *cmpNode) compare(env *Env) (result, ok bool) {
 			return false, false
 		}
 		for _, x := range list {
-			if t, ok := toText(x); ok && textMatch(base, s, fold(t, n.exact)) {
+			if !st.charge(costElement) {
+				return false, false
+			}
+			t, ok := toText(st.value(x))
+			if !ok {
+				continue
+			}
+			if t = st.fold(t, n.exact); !st.charge(matchCost(base, s, t)) {
+				return false, false
+			}
+			if textMatch(base, s, t) {
 				return true, true
 			}
 		}
@@ -144,8 +175,11 @@ func (n *cmpNode) compare(env *Env) (result, ok bool) {
 			return false, false
 		}
 		for _, x := range list {
-			if equal(a, x, n.exact, 0) {
+			if st.equal(a, st.value(x), n.exact, 0) {
 				return true, true
+			}
+			if st.exhausted {
+				return false, false
 			}
 		}
 		return false, true
@@ -156,7 +190,7 @@ func (n *cmpNode) compare(env *Env) (result, ok bool) {
 // listOf returns a list from the data, at most its first maxItems elements, so that a list
 // in an event costs no more than one written in the condition.
 func listOf(v any) ([]any, bool) {
-	list, ok := scalar(v).([]any)
+	list, ok := v.([]any)
 	return list[:min(len(list), maxItems)], ok
 }
 
@@ -172,7 +206,8 @@ func textMatch(kind opKind, s, sub string) bool {
 	return false
 }
 
-// fold prepares text for a case-insensitive comparison.
+// fold prepares text for a case-insensitive comparison; Parse folds literals with it, and
+// an evaluation its values with state.fold.
 func fold(s string, exact bool) string {
 	if exact {
 		return s
@@ -180,26 +215,25 @@ func fold(s string, exact bool) string {
 	return strings.ToLower(s)
 }
 
-// operand is one side of a comparison.
-type operand interface{ get(env *Env) any }
+// operand is one side of a comparison. get returns the value as scalar does; nil when st
+// runs out of work.
+type operand interface{ get(st *state) any }
 
 // literal is a constant: nil, bool, int64, float64, string, []any or map[string]any.
 type literal struct{ v any }
 
-func (l literal) get(*Env) any { return l.v }
+func (l literal) get(*state) any { return l.v }
 
 type nowOperand struct{}
 
-func (nowOperand) get(env *Env) any { return env.Now }
+func (nowOperand) get(st *state) any { return st.Now }
 
-type counterOperand struct{ c Counter }
-
-func (o counterOperand) get(env *Env) any {
-	if env.Count == nil {
-		return int64(0)
-	}
-	return int64(env.Count(o.c))
+type counterOperand struct {
+	c    Counter
+	name string // as written, for error messages
 }
+
+func (o counterOperand) get(st *state) any { return st.count(o.c) }
 
 // pathOperand reads a value from Env.Data; a missing value is nil.
 type pathOperand struct {
@@ -214,8 +248,8 @@ type step struct {
 	isIndex bool
 }
 
-func (p *pathOperand) get(env *Env) any {
-	v, ok := env.Data[p.root]
+func (p *pathOperand) get(st *state) any {
+	v, ok := st.Data[p.root]
 	if !ok {
 		return nil
 	}
@@ -243,7 +277,7 @@ func (p *pathOperand) get(env *Env) any {
 			return nil
 		}
 	}
-	return v
+	return st.value(v)
 }
 
 // scalar brings a value from the data to the types the comparisons know: nil, bool, int64,
@@ -304,27 +338,25 @@ func unsigned(u uint64) any {
 
 // equal is == and matches: nil equals only nil; numbers, booleans and datetimes compare with
 // text that reads as one ('1' == 1); text compares case-insensitively unless exact; lists and
-// objects compare element by element.
-func equal(a, b any, exact bool, depth int) bool {
-	if depth > maxDepth {
+// objects compare element by element. a and b are as scalar returns them; their elements are
+// read with state.value.
+func (st *state) equal(a, b any, exact bool, depth int) bool {
+	if depth > maxDepth || !st.charge(costElement) {
 		return false
 	}
-	a, b = scalar(a), scalar(b)
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
 	if ta, ok := a.(time.Time); ok {
-		tb, ok := toTime(b)
+		tb, ok := st.time(b)
 		return ok && ta.Equal(tb)
 	}
 	if tb, ok := b.(time.Time); ok {
-		ta, ok := toTime(a)
+		ta, ok := st.time(a)
 		return ok && ta.Equal(tb)
 	}
-	if datetimes(a, b) {
-		ta, okA := toTime(a)
-		tb, okB := toTime(b)
-		return okA && okB && ta.Equal(tb)
+	if ta, tb, dt, ok := st.datetimes(a, b); dt || st.exhausted {
+		return ok && ta.Equal(tb)
 	}
 	switch x := a.(type) {
 	case bool:
@@ -339,7 +371,7 @@ func equal(a, b any, exact bool, depth int) bool {
 		if _, isBool := b.(bool); isBool {
 			return false
 		}
-		if y, ok := toNumber(b); ok {
+		if y, ok := st.number(b); ok {
 			c, ok := compareNumbers(x, y)
 			return ok && c == 0
 		}
@@ -347,14 +379,14 @@ func equal(a, b any, exact bool, depth int) bool {
 		switch y := b.(type) {
 		case string:
 			if exact {
-				return x == y
+				return len(x) == len(y) && st.charge(int64(len(x)/16)) && x == y
 			}
-			return strings.EqualFold(x, y)
+			return st.charge(costFold*int64(min(len(x), len(y)))) && strings.EqualFold(x, y)
 		case bool:
 			v, ok := parseBool(x)
 			return ok && v == y
 		case int64, float64:
-			if n, ok := toNumber(x); ok {
+			if n, ok := st.number(x); ok {
 				c, ok := compareNumbers(n, y)
 				return ok && c == 0
 			}
@@ -365,7 +397,7 @@ func equal(a, b any, exact bool, depth int) bool {
 			return false
 		}
 		for i := range x {
-			if !equal(x[i], y[i], exact, depth+1) {
+			if !st.equal(st.value(x[i]), st.value(y[i]), exact, depth+1) {
 				return false
 			}
 		}
@@ -376,8 +408,11 @@ func equal(a, b any, exact bool, depth int) bool {
 			return false
 		}
 		for k, v := range x {
+			if !st.charge(costKey) {
+				return false
+			}
 			w, ok := y[k]
-			if !ok || !equal(v, w, exact, depth+1) {
+			if !ok || !st.equal(st.value(v), st.value(w), exact, depth+1) {
 				return false
 			}
 		}
@@ -387,27 +422,30 @@ func equal(a, b any, exact bool, depth int) bool {
 }
 
 // order compares a and b as datetimes when either is one (now, or text in ISO form), else as
-// numbers; ok is false when they are neither.
-func order(a, b any) (c int, ok bool) {
-	a, b = scalar(a), scalar(b)
+// numbers; ok is false when they are neither. a and b are as scalar returns them.
+func (st *state) order(a, b any) (c int, ok bool) {
 	_, aTime := a.(time.Time)
 	_, bTime := b.(time.Time)
-	if !aTime && !bTime && !datetimes(a, b) {
-		x, ok := toNumber(a)
+	if !aTime && !bTime {
+		ta, tb, dt, ok := st.datetimes(a, b)
+		if dt {
+			return ta.Compare(tb), ok
+		}
+		x, ok := st.number(a)
 		if !ok {
 			return 0, false
 		}
-		y, ok := toNumber(b)
+		y, ok := st.number(b)
 		if !ok {
 			return 0, false
 		}
 		return compareNumbers(x, y)
 	}
-	ta, ok := toTime(a)
+	ta, ok := st.time(a)
 	if !ok {
 		return 0, false
 	}
-	tb, ok := toTime(b)
+	tb, ok := st.time(b)
 	if !ok {
 		return 0, false
 	}
@@ -522,11 +560,17 @@ func toTime(v any) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// mayBeDatetime reports whether s has the length and the dashes of text in ISO form: what
+// parseDatetime does not refuse at once.
+func mayBeDatetime(s string) bool {
+	return len(s) >= 10 && len(s) <= 40 && s[4] == '-' && s[7] == '-'
+}
+
 // datetimeLayouts are the ISO forms of datetimes; those without a zone are UTC.
 var datetimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02"}
 
 func parseDatetime(s string) (time.Time, bool) {
-	if len(s) < 10 || len(s) > 40 || s[4] != '-' || s[7] != '-' {
+	if !mayBeDatetime(s) {
 		return time.Time{}, false
 	}
 	for _, layout := range datetimeLayouts {
@@ -537,25 +581,60 @@ func parseDatetime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// datetimes reports whether a and b compare as datetimes without either being one: one is
-// text in ISO form, the other too or a number (epoch seconds or milliseconds).
-func datetimes(a, b any) bool {
-	return isDatetimeText(a) && isTimeLike(b) || isDatetimeText(b) && isTimeLike(a)
+// datetimes reports whether a and b compare as datetimes without either being one (dt): one
+// is text in ISO form, the other too or a number (epoch seconds or milliseconds). It returns
+// both as datetimes, and whether both could be read so (ok).
+func (st *state) datetimes(a, b any) (ta, tb time.Time, dt, ok bool) {
+	ta, aISO := st.isoTime(a)
+	tb, bISO := st.isoTime(b)
+	switch {
+	case aISO && bISO:
+		return ta, tb, true, true
+	case aISO && isNumber(b):
+		tb, ok = toTime(b)
+		return ta, tb, true, ok
+	case bISO && isNumber(a):
+		ta, ok = toTime(a)
+		return ta, tb, true, ok
+	}
+	return ta, tb, false, false
 }
 
-func isTimeLike(v any) bool {
+func isNumber(v any) bool {
 	switch v.(type) {
 	case int64, float64:
 		return true
 	}
-	return isDatetimeText(v)
+	return false
 }
 
-func isDatetimeText(v any) bool {
+// isoTime reads text in ISO form as a datetime.
+func (st *state) isoTime(v any) (time.Time, bool) {
 	s, ok := v.(string)
-	if !ok {
-		return false
+	if !ok || !mayBeDatetime(s) || !st.charge(costDatetime) {
+		return time.Time{}, false
 	}
-	_, ok = parseDatetime(s)
-	return ok
+	return parseDatetime(s)
+}
+
+// time is toTime, charging its work.
+func (st *state) time(v any) (time.Time, bool) {
+	if s, ok := v.(string); ok {
+		cost := costNumber * int64(len(s))
+		if mayBeDatetime(s) {
+			cost += costDatetime
+		}
+		if !st.charge(cost) {
+			return time.Time{}, false
+		}
+	}
+	return toTime(v)
+}
+
+// number is toNumber, charging its work.
+func (st *state) number(v any) (any, bool) {
+	if s, ok := v.(string); ok && !st.charge(costNumber*int64(len(s))) {
+		return nil, false
+	}
+	return toNumber(v)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strconv"
 	"strings"
@@ -755,13 +756,16 @@ func (p *parser) parseCounter(name string) (operand, error) {
 	if !slices.Contains(p.c.counters, c) {
 		p.c.counters = append(p.c.counters, c)
 	}
-	return counterOperand{c}, nil
+	return counterOperand{c: c, name: p.text[start:p.pos]}, nil
 }
 
 // compile checks a comparison's operands against its operator and prepares what can be
 // prepared once: regular expressions, folded literals and is_in references.
 func (p *parser) compile(spec opSpec, opText string, lhs operand, lhsAt int, rhs operand, rhsAt int) (node, error) {
 	n := &cmpNode{opSpec: spec, lhs: lhs, rhs: rhs}
+	if err := p.checkCount(spec, lhs, lhsAt, rhs, rhsAt); err != nil {
+		return nil, err
+	}
 	lit, rhsLiteral := rhs.(literal)
 	_, lhsLiteral := lhs.(literal)
 	switch spec.kind {
@@ -784,11 +788,15 @@ func (p *parser) compile(spec opSpec, opText string, lhs operand, lhsAt int, rhs
 			return nil, p.errAt(rhsAt, "%s needs text on its right%s", opText, hint)
 		}
 		if spec.kind == opRegex {
-			re, err := compileRegex(s, spec.exact)
+			re, insts, err := compileRegex(s, spec.exact)
 			if err != nil {
 				return nil, p.errAt(rhsAt, "invalid regular expression: %s", regexMessage(err))
 			}
-			n.re = re
+			if insts > maxRegexInsts {
+				return nil, p.errAt(rhsAt, "the regular expression is too large: it compiles to %d instructions, "+
+					"at most %d are allowed (use smaller repetitions such as {n})", insts, maxRegexInsts)
+			}
+			n.re, n.reCost = re, int64(insts)*costRegex
 			break
 		}
 		n.needle, n.hasNeedle = fold(s, spec.exact), true
@@ -866,11 +874,77 @@ func toRef(obj map[string]any) (Ref, error) {
 	return ref, nil
 }
 
-func compileRegex(pattern string, exact bool) (*regexp.Regexp, error) {
+// compileRegex compiles a pattern and returns the size of its program, as regexp compiles
+// it: the work of matching is up to the text's length times that size.
+func compileRegex(pattern string, exact bool) (*regexp.Regexp, int, error) {
 	if !exact {
 		pattern = "(?i)" + pattern
 	}
-	return regexp.Compile(pattern)
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, 0, err
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(prog.Inst) > maxRegexInsts {
+		return nil, len(prog.Inst), nil
+	}
+	compiled, err := regexp.Compile(pattern)
+	return compiled, len(prog.Inst), err
+}
+
+// checkCount refuses a comparison of a counter with a number it can never reach: counts stop
+// at MaxCount, so `trigger_count.2d > 10000` could never hold (nor its negation fail).
+func (p *parser) checkCount(spec opSpec, lhs operand, lhsAt int, rhs operand, rhsAt int) error {
+	ctr, ok := lhs.(counterOperand)
+	lit, isLit := rhs.(literal)
+	kind, at := spec.kind, rhsAt
+	if !ok {
+		// The counter on the right: 5 < trigger_count.1h is trigger_count.1h > 5.
+		if ctr, ok = rhs.(counterOperand); !ok {
+			return nil
+		}
+		lit, isLit = lhs.(literal)
+		at = lhsAt
+		switch kind {
+		case opLt:
+			kind = opGt
+		case opLe:
+			kind = opGe
+		case opGt:
+			kind = opLt
+		case opGe:
+			kind = opLe
+		}
+	}
+	if !isLit {
+		return nil
+	}
+	values := []any{lit.v}
+	switch kind {
+	case opEq, opLt, opLe, opGt, opGe:
+	case opIn:
+		list, _ := lit.v.([]any)
+		values = list
+	default:
+		return nil
+	}
+	for _, v := range values {
+		x, ok := toNumber(v)
+		if !ok {
+			continue
+		}
+		limit, _ := compareNumbers(x, int64(MaxCount))
+		switch {
+		case limit > 0:
+			return p.errAt(at, "%s stops counting at %d events; compare it with a number up to %d", ctr.name, MaxCount, MaxCount)
+		case limit == 0 && kind == opGt:
+			return p.errAt(at, "%s stops counting at %d events, so it is never more than %d", ctr.name, MaxCount, MaxCount)
+		}
+	}
+	return nil
 }
 
 // regexMessage shortens regexp's error to what a user needs.

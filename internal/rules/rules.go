@@ -25,6 +25,11 @@ type Hours interface {
 	SupportHoursByID(ctx context.Context, id int64) (supporthours.Hours, error)
 }
 
+// The fields of an alert source that hold conditions; each has resetting counters of its own.
+const fieldFilter = "eventFilter"
+
+var fieldTypes = [3]string{"eventTypeFilterCreate", "eventTypeFilterAccept", "eventTypeFilterResolve"}
+
 // Set is the compiled rules of one alert source.
 type Set struct {
 	src       *alert.Source
@@ -64,10 +69,10 @@ func Compile(ctx context.Context, src *alert.Source, hours Hours, counters *Coun
 		text  string
 		dst   **condition.Condition
 	}{
-		{"eventFilter", src.EventFilter, &s.filter},
-		{"eventTypeFilterCreate", src.EventTypeFilterCreate, &s.types[0]},
-		{"eventTypeFilterAccept", src.EventTypeFilterAccept, &s.types[1]},
-		{"eventTypeFilterResolve", src.EventTypeFilterResolve, &s.types[2]},
+		{fieldFilter, src.EventFilter, &s.filter},
+		{fieldTypes[0], src.EventTypeFilterCreate, &s.types[0]},
+		{fieldTypes[1], src.EventTypeFilterAccept, &s.types[1]},
+		{fieldTypes[2], src.EventTypeFilterResolve, &s.types[2]},
 	} {
 		if strings.TrimSpace(c.text) == "" {
 			continue
@@ -229,6 +234,13 @@ type Outcome struct {
 	// Dropped is true when a filter dropped the event: it touches no alert. Why is in Reason.
 	Dropped bool
 	Reason  string
+	// Err is set when one of the source's conditions or templates could not be worked out on
+	// the event (condition.ErrTooMuchWork, template.ErrWorkLimit: more work than one
+	// evaluation may do). Its rules then fail open, as an alerting tool should: a filter that
+	// cannot be evaluated drops nothing, an event-type filter that cannot be evaluated leaves
+	// the event its own type, and a template that cannot be rendered leaves the event's own
+	// value. Worth logging.
+	Err error
 	// Event is the event after the event-type filters and the templates.
 	Event alert.Event
 	// Priority is the priority of an alert the event opens.
@@ -249,16 +261,24 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 		return Outcome{Event: ev, Priority: s.Priority(ev, nil, now)}
 	}
 	data := map[string]any{"event": EventData(ev)}
-	env := condition.Env{Data: data, Now: now, IsIn: s.isIn, Count: s.count(now)}
+	env := condition.Env{Data: data, Now: now, IsIn: s.isIn}
 	out := Outcome{Event: ev}
 	if s.counters != nil {
 		s.counters.add(s.src.ID, now)
 	}
-	if s.filter != nil && !s.match(s.filter, env, now) {
-		out.Dropped, out.Reason = true, "the event does not match the eventFilter"
-		return out
+	if s.filter != nil {
+		if ok, err := s.match(fieldFilter, s.filter, env, now); err != nil {
+			out.note(fieldFilter, err)
+		} else if !ok {
+			out.Dropped, out.Reason = true, "the event does not match the eventFilter"
+			return out
+		}
 	}
-	if t, ok := s.eventType(ev.Type, env, now); !ok {
+	t, ok, ferr := s.eventType(ev.Type, env, now)
+	if ferr != nil {
+		out.note(ferr.field, ferr.err)
+	}
+	if !ok {
 		out.Dropped, out.Reason = true, "the event matches no event-type filter"
 		return out
 	} else if t != ev.Type {
@@ -269,7 +289,12 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 		if t == nil {
 			return
 		}
-		if v := strings.TrimSpace(t.Render(fields)); v != "" {
+		v, err := t.Execute(fields)
+		if err != nil {
+			out.note("template", err)
+			return
+		}
+		if v = strings.TrimSpace(v); v != "" {
 			*dst = v
 		}
 	}
@@ -285,7 +310,12 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 		if len(out.Event.Links) >= alert.MaxItems {
 			break
 		}
-		if href := strings.TrimSpace(l.href.Render(fields)); href != "" {
+		href, err := l.href.Execute(fields)
+		if err != nil {
+			out.note("link template", err)
+			continue
+		}
+		if href = strings.TrimSpace(href); href != "" {
 			out.Event.Links = append(out.Event.Links, alert.Link{Href: clip(href, alert.MaxTextLen), Text: l.text})
 		}
 	}
@@ -293,41 +323,73 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 	return out
 }
 
-// match evaluates a condition and resets the resetting counters it matched with.
-func (s *Set) match(c *condition.Condition, env condition.Env, now time.Time) bool {
-	ok := c.Eval(env)
+// note records that the rule in field could not be worked out on the event (the first such).
+func (out *Outcome) note(field string, err error) {
+	if out.Err == nil {
+		out.Err = fmt.Errorf("the %s could not be worked out on the event, which goes on without it: %w", field, err)
+	}
+}
+
+// match evaluates the condition in field, with that field's counters, and restarts the
+// resetting counters of the field when it matched.
+func (s *Set) match(field string, c *condition.Condition, env condition.Env, now time.Time) (bool, error) {
+	if s.counters != nil {
+		env.Count = func(ctr condition.Counter) int { return s.counters.count(s.src.ID, field, ctr, now) }
+	}
+	ok, err := c.Evaluate(env)
 	if ok && s.counters != nil {
 		for _, ctr := range c.Counters() {
 			if ctr.Resetting {
-				s.counters.reset(s.src.ID, ctr.Window, now)
+				s.counters.reset(s.src.ID, field, ctr.Window, now)
 			}
 		}
 	}
-	return ok
+	return ok, err
+}
+
+// fieldError is a condition that could not be evaluated, and the field it is in.
+type fieldError struct {
+	field string
+	err   error
 }
 
 // eventType decides the event's type with the event-type filters: the first of resolve,
 // accept and create whose filter matches gives the type; when none matches, the event keeps
-// its own type unless that type has a filter (which then did not match) and is dropped.
-func (s *Set) eventType(declared alert.EventType, env condition.Env, now time.Time) (alert.EventType, bool) {
+// its own type unless that type has a filter (which then did not match) and is dropped. A
+// filter that cannot be evaluated counts as not matching, except that the event keeps its own
+// type when its own type's filter is that one; the first such filter is returned.
+func (s *Set) eventType(declared alert.EventType, env condition.Env, now time.Time) (alert.EventType, bool, *fieldError) {
 	if s.types == [3]*condition.Condition{} {
-		return declared, true
+		return declared, true, nil
 	}
+	var failed *fieldError // the first filter that could not be evaluated
 	order := []struct {
-		c *condition.Condition
+		i int
 		t alert.EventType
-	}{{s.types[2], alert.EventResolve}, {s.types[1], alert.EventAccept}, {s.types[0], alert.EventAlert}}
+	}{{2, alert.EventResolve}, {1, alert.EventAccept}, {0, alert.EventAlert}}
 	for _, o := range order {
-		if o.c != nil && s.match(o.c, env, now) {
-			return o.t, true
+		c := s.types[o.i]
+		if c == nil {
+			continue
+		}
+		ok, err := s.match(fieldTypes[o.i], c, env, now)
+		if err != nil {
+			if failed == nil {
+				failed = &fieldError{fieldTypes[o.i], err}
+			}
+			continue
+		}
+		if ok {
+			return o.t, true, failed
 		}
 	}
 	for _, o := range order {
-		if o.t == declared && o.c != nil {
-			return declared, false
+		if o.t == declared && s.types[o.i] != nil {
+			// Its own filter did not match; one that could not be evaluated keeps it.
+			return declared, failed != nil && failed.field == fieldTypes[o.i], failed
 		}
 	}
-	return declared, true
+	return declared, true, failed
 }
 
 // Priority decides the priority of an alert opened by ev at now: the priority template when
@@ -338,8 +400,10 @@ func (s *Set) Priority(ev alert.Event, fields map[string]any, now time.Time) ale
 		if fields == nil {
 			fields = EventData(ev)
 		}
-		if p, ok := s.priority.mappings[strings.ToLower(strings.TrimSpace(s.priority.value.Render(fields)))]; ok {
-			return p
+		if v, err := s.priority.value.Execute(fields); err == nil { // cut short: the priority rule decides
+			if p, ok := s.priority.mappings[strings.ToLower(strings.TrimSpace(v))]; ok {
+				return p
+			}
 		}
 	}
 	switch s.src.AlertPriorityRule {
@@ -415,13 +479,6 @@ func (s *Set) isIn(ref condition.Ref, at time.Time) (bool, error) {
 	return cal.Inside(at), nil
 }
 
-func (s *Set) count(now time.Time) func(condition.Counter) int {
-	if s.counters == nil {
-		return nil
-	}
-	return func(c condition.Counter) int { return s.counters.count(s.src.ID, c.Window, now) }
-}
-
 func clip(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -464,7 +521,11 @@ func EventData(ev alert.Event) map[string]any {
 
 // Counters keeps, per alert source, when its recent events arrived, for the conditions'
 // trigger_count.<window> and resetting_trigger_count.<window>. Each process counts the events
-// it received; at most maxCounted per source are kept, so counts saturate there.
+// it received; at most maxCounted per source are kept, so counts stop there.
+//
+// A resetting counter restarts when the condition it is in matches: the restart is kept per
+// source, field (eventFilter, eventTypeFilterCreate, …) and window, so it restarts neither
+// trigger_count of the same window nor the resetting counters of the source's other fields.
 type Counters struct {
 	mu     sync.Mutex
 	events map[int64][]time.Time // per source, oldest first
@@ -473,12 +534,13 @@ type Counters struct {
 
 type counterKey struct {
 	source int64
+	field  string
 	window time.Duration
 }
 
 const (
-	maxCounted = 10000
-	maxWindow  = 48 * time.Hour
+	maxCounted = condition.MaxCount // Parse refuses comparisons that need more
+	maxWindow  = condition.MaxWindow
 )
 
 // NewCounters returns empty counters.
@@ -503,6 +565,8 @@ func (c *Counters) Copy(source int64) *Counters {
 	return out
 }
 
+// add counts an event of source at now, keeping the events in order (a dry run's may be
+// in the past) and at most maxCounted of them, none older than maxWindow.
 func (c *Counters) add(source int64, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -511,25 +575,35 @@ func (c *Counters) add(source int64, now time.Time) {
 	for cut < len(ev) && (now.Sub(ev[cut]) > maxWindow || len(ev)-cut >= maxCounted) {
 		cut++
 	}
-	c.events[source] = append(ev[cut:], now)
+	ev = ev[cut:]
+	at := len(ev)
+	for at > 0 && ev[at-1].After(now) {
+		at--
+	}
+	c.events[source] = slices.Insert(ev, at, now)
 }
 
-func (c *Counters) count(source int64, window time.Duration, now time.Time) int {
+// count returns the value of a counter of source used in field at now: the events within
+// the window, and for a resetting counter only those after the field's last restart.
+func (c *Counters) count(source int64, field string, ctr condition.Counter, now time.Time) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	since := now.Add(-window)
-	if r, ok := c.resets[counterKey{source, window}]; ok && r.After(since) {
+	since := now.Add(-ctr.Window)
+	if r, ok := c.resets[counterKey{source, field, ctr.Window}]; ok && ctr.Resetting && r.After(since) {
 		since = r
 	}
-	n := 0
-	for i := len(c.events[source]) - 1; i >= 0 && c.events[source][i].After(since); i-- {
-		n++
-	}
-	return n
+	ev := c.events[source]
+	first, _ := slices.BinarySearchFunc(ev, since, func(t, since time.Time) int {
+		if t.After(since) {
+			return 1
+		}
+		return -1
+	})
+	return len(ev) - first
 }
 
-func (c *Counters) reset(source int64, window time.Duration, now time.Time) {
+func (c *Counters) reset(source int64, field string, window time.Duration, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.resets[counterKey{source, window}] = now
+	c.resets[counterKey{source, field, window}] = now
 }
