@@ -13,6 +13,7 @@ import (
 	"github.com/tocsinhq/tocsin/internal/condition"
 	"github.com/tocsinhq/tocsin/internal/fault"
 	"github.com/tocsinhq/tocsin/internal/rules"
+	"github.com/tocsinhq/tocsin/internal/template"
 )
 
 // passed applies n events a minute apart to set and returns which were not dropped.
@@ -131,5 +132,25 @@ func TestApplyFailsOpenWhenARuleRunsOutOfWork(t *testing.T) {
 		if out := set.Apply(small, now); out.Err != nil {
 			t.Errorf("%s: a small event: Err %v", field, out.Err)
 		}
+	}
+}
+
+// A template that needs more work on an event than one render may do leaves the event's own
+// value, and Err names it: a cut-short summary would say less than the event did.
+func TestApplyKeepsTheEventsValueWhenATemplateRunsOutOfWork(t *testing.T) {
+	// A path 1,000 steps deep, written 1,000 × 1,000 times: about 15 s of work without a budget.
+	deep := "customDetails" + strings.Repeat(".a", 1000) + ".zz"
+	loops := "{{#customDetails.arr}}{{#customDetails.arr}}{{" + deep + "}}{{/customDetails.arr}}{{/customDetails.arr}}x"
+	set := compile(t, alert.Source{SummaryTemplate: json.RawMessage(`{"textTemplate":"` + loops + `"}`)}, hours{})
+	items := "[" + strings.TrimSuffix(strings.Repeat("1,", 1000), ",") + "]"
+	nested := strings.Repeat(`{"a": `, 1000) + "{}" + strings.Repeat("}", 1000)
+	ev := alert.Event{Type: alert.EventAlert, Summary: "disk full", CustomDetails: json.RawMessage(`{"arr": ` + items + `, "a": ` + nested + `}`)}
+	out := set.Apply(ev, time.Date(2026, 11, 18, 10, 0, 0, 0, time.UTC))
+	if out.Dropped || out.Event.Summary != "disk full" || !errors.Is(out.Err, template.ErrWorkLimit) || !strings.Contains(out.Err.Error(), "summaryTemplate") {
+		t.Fatalf("Dropped %v, summary %q, Err %v; want the event's own summary and ErrWorkLimit naming summaryTemplate", out.Dropped, out.Event.Summary, out.Err)
+	}
+	small := alert.Event{Type: alert.EventAlert, Summary: "disk full", CustomDetails: json.RawMessage(`{"arr": [1]}`)}
+	if out := set.Apply(small, time.Now()); out.Err != nil || out.Event.Summary != "x" {
+		t.Fatalf("a small event: summary %q, Err %v; want x", out.Event.Summary, out.Err)
 	}
 }

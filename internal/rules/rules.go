@@ -285,23 +285,23 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 		out.Event.Type, out.Retyped = t, true
 	}
 	fields := data["event"].(map[string]any)
-	render := func(t *template.Template, dst *string) {
+	render := func(field string, t *template.Template, dst *string) {
 		if t == nil {
 			return
 		}
 		v, err := t.Execute(fields)
 		if err != nil {
-			out.note("template", err)
+			out.note(field, err)
 			return
 		}
 		if v = strings.TrimSpace(v); v != "" {
 			*dst = v
 		}
 	}
-	render(s.summary, &out.Event.Summary)
-	render(s.details, &out.Event.Details)
-	render(s.alertKey, &out.Event.AlertKey)
-	render(s.routing, &out.Event.RoutingKey)
+	render("summaryTemplate", s.summary, &out.Event.Summary)
+	render("detailsTemplate", s.details, &out.Event.Details)
+	render("alertKeyTemplate", s.alertKey, &out.Event.AlertKey)
+	render("routingTemplate", s.routing, &out.Event.RoutingKey)
 	out.Event.Summary = clip(out.Event.Summary, alert.MaxSummaryLen)
 	out.Event.Details = clip(out.Event.Details, alert.MaxDetailsLen)
 	out.Event.AlertKey = clip(out.Event.AlertKey, alert.MaxAlertKeyLen)
@@ -312,7 +312,7 @@ func (s *Set) Apply(ev alert.Event, now time.Time) Outcome {
 		}
 		href, err := l.href.Execute(fields)
 		if err != nil {
-			out.note("link template", err)
+			out.note("linkTemplates", err)
 			continue
 		}
 		if href = strings.TrimSpace(href); href != "" {
